@@ -1,0 +1,23 @@
+"""Session-wide test set-up: every test session gets loopback-only DDS and its own domain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bms_common.testing import RosHarness, isolate_dds
+
+DOMAIN_ID = isolate_dds()
+ROOT = Path(__file__).resolve().parent
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"ROS_DOMAIN_ID={DOMAIN_ID} (claimed for this session), discovery LOCALHOST, UDPv4"
+
+
+@pytest.fixture
+def ros() -> RosHarness:
+    harness = RosHarness()
+    yield harness
+    harness.close()

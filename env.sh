@@ -1,0 +1,22 @@
+# Source this file (bash): `source env.sh`. It activates .venv, sources the colcon install,
+# makes the venv's ROS packages findable through AMENT_PREFIX_PATH and keeps DDS on loopback
+# unless you set the variables yourself (see README, "Multi-host deployment").
+_bms_root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [ ! -f "$_bms_root/install/setup.bash" ]; then
+  echo "env.sh: no build found; run 'make setup' first" >&2
+  return 1 2>/dev/null || exit 1
+fi
+# shellcheck disable=SC1091
+source "$_bms_root/.venv/bin/activate"
+# shellcheck disable=SC1091
+source "$_bms_root/install/setup.bash"
+case ":${AMENT_PREFIX_PATH:-}:" in
+  *":$_bms_root/.venv:"*) ;;
+  *) export AMENT_PREFIX_PATH="${AMENT_PREFIX_PATH:+$AMENT_PREFIX_PATH:}$_bms_root/.venv" ;;
+esac
+export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
+export FASTDDS_BUILTIN_TRANSPORTS="${FASTDDS_BUILTIN_TRANSPORTS:-UDPv4}"
+export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-42}"
+export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
+export BMS_ROOT="$_bms_root"
+unset _bms_root

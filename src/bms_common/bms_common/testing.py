@@ -1,0 +1,158 @@
+"""Test support shared by package tests and system tests: isolated DDS, node processes, waits.
+
+Tests never synchronise with bare sleeps: :func:`wait_for` polls a condition until a deadline
+and fails with a message saying what was awaited. :class:`RosHarness` spins a test node in a
+background thread so the test body only reads what arrived.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+LOOPBACK_ENV = {
+    "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+    "FASTDDS_BUILTIN_TRANSPORTS": "UDPv4",
+    "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+}
+_domain_lock: Any = None
+
+
+def claim_domain_id(first: int = 20, last: int = 101) -> int:
+    """Claim a ROS_DOMAIN_ID no other test session on this machine holds (until process exit)."""
+    global _domain_lock
+    if _domain_lock is not None:
+        return int(os.environ["ROS_DOMAIN_ID"])
+    start = first + os.getpid() % (last - first + 1)
+    for offset in range(last - first + 1):
+        domain = first + (start - first + offset) % (last - first + 1)
+        handle = open(f"/tmp/bms-ros-domain-{domain}.lock", "w")  # noqa: SIM115 - held for the session
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        _domain_lock = handle
+        return domain
+    raise RuntimeError(f"every ROS_DOMAIN_ID in {first}..{last} is held by another test session")
+
+
+def isolate_dds() -> int:
+    """Loopback-only discovery and a private domain for this test session; returns the domain."""
+    os.environ.update(LOOPBACK_ENV)
+    domain = claim_domain_id()
+    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    return domain
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition",
+             poll_s: float = 0.01) -> Any:
+    """Return the predicate's first truthy value; fail after ``timeout_s`` naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(poll_s)
+
+
+class NodeProcess:
+    """A node executable in its own process group, ended by PID (SIGINT, then SIGKILL)."""
+
+    def __init__(self, argv: Sequence[str], log_path: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.argv = list(argv)
+        self.log_path = log_path
+        self._log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            self.argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def output(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGINT, timeout_s: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self._log is not subprocess.DEVNULL:
+            self._log.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL, 5)
+
+
+class RosHarness:
+    """A test-side node spinning in a background thread, with thread-safe message capture."""
+
+    def __init__(self, name: str = "test_harness", namespace: str = "/bms") -> None:
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, namespace=namespace, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.lock = threading.Lock()
+        self.received: dict[str, list] = {}
+        self._running = True
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while self._running:
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def collect(self, msg_type: type, topic: str, qos: Any, raw: bool = False) -> list:
+        """Subscribe and return the list that arriving messages are appended to."""
+        bucket = self.received.setdefault(topic, [])
+
+        def on_message(msg: Any) -> None:
+            with self.lock:
+                bucket.append(msg)
+
+        self.node.create_subscription(msg_type, topic, on_message, qos, raw=raw)
+        return bucket
+
+    def snapshot(self, topic: str) -> list:
+        with self.lock:
+            return list(self.received.get(topic, []))
+
+    def call(self, srv_type: type, name: str, request: Any, timeout_s: float = 10.0) -> Any:
+        client = self.node.create_client(srv_type, name)
+        wait_for(client.service_is_ready, timeout_s, f"service {name}")
+        future = client.call_async(request)
+        wait_for(future.done, timeout_s, f"answer from {name}")
+        self.node.destroy_client(client)
+        return future.result()
+
+    def close(self) -> None:
+        self._running = False
+        self._thread.join(5)
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.context.try_shutdown()

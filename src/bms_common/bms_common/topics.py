@@ -1,0 +1,81 @@
+"""Topic and service names and QoS profiles of the BMS contract, in one place.
+
+Names are relative: every BMS node runs in the ``/bms`` namespace (launch files push it), so a
+second pack on the same network is a second namespace. ``/battery_state`` and ``/diagnostics``
+are absolute because the ROS ecosystem expects them there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+)
+
+NAMESPACE = "/bms"
+
+# Reliable, keep last: measurements and commands. Depth absorbs short executor stalls.
+RELIABLE = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=10,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
+)
+# Reliable, transient local, depth 1: the last value is delivered to late joiners ("latched").
+LATCHED = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=1,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+# Subscribers of a latched topic with many publishers (components) keep one sample per writer.
+LATCHED_MANY = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=1000,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+DEFAULT = QoSProfile(depth=10)
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    type_name: str  # ROS type, e.g. bms_interfaces/msg/CellMeasurements
+    qos: QoSProfile
+
+    @property
+    def absolute(self) -> str:
+        return self.name if self.name.startswith("/") else f"{NAMESPACE}/{self.name}"
+
+
+CELL_MEASUREMENTS = Topic("cell_measurements", "bms_interfaces/msg/CellMeasurements", RELIABLE)
+PACK_MEASUREMENT = Topic("pack_measurement", "bms_interfaces/msg/PackMeasurement", RELIABLE)
+PACK_STATE = Topic("pack_state", "bms_interfaces/msg/PackState", RELIABLE)
+BATTERY_STATE = Topic("/battery_state", "sensor_msgs/msg/BatteryState", RELIABLE)
+CELL_STATES = Topic("cell_states", "bms_interfaces/msg/CellStates", RELIABLE)
+POWER_LIMITS = Topic("power_limits", "bms_interfaces/msg/PowerLimits", RELIABLE)
+CURRENT_LIMITS = Topic("current_limits", "bms_interfaces/msg/CurrentLimits", RELIABLE)
+SAFETY_STATUS = Topic("safety_status", "bms_interfaces/msg/SafetyStatus", LATCHED)
+DIAGNOSTICS = Topic("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray", DEFAULT)
+BALANCING_COMMAND = Topic("balancing_command", "bms_interfaces/msg/BalancingCommand", RELIABLE)
+CONTACTOR_COMMAND = Topic("contactor_command", "bms_interfaces/msg/ContactorCommand", RELIABLE)
+CONTACTOR_STATE = Topic("contactor_state", "bms_interfaces/msg/ContactorState", LATCHED)
+COMPONENTS = Topic("components", "bms_interfaces/msg/ComponentInfo", LATCHED)
+
+CONTRACT_TOPICS: tuple[Topic, ...] = (
+    CELL_MEASUREMENTS, PACK_MEASUREMENT, PACK_STATE, BATTERY_STATE, CELL_STATES, POWER_LIMITS,
+    CURRENT_LIMITS, SAFETY_STATUS, DIAGNOSTICS, BALANCING_COMMAND, CONTACTOR_COMMAND,
+    CONTACTOR_STATE, COMPONENTS,
+)
+
+# Services
+REQUEST_STATE = "request_state"  # master, bms_interfaces/srv/RequestState
+RESET_FAULTS = "reset_faults"  # supervisor, bms_interfaces/srv/ResetFaults
+INJECT_FAULT = "~/inject_fault"  # each simulated node, bms_interfaces/srv/InjectFault
+
+
+def topic_by_name(name: str) -> Topic | None:
+    """Look up a contract topic by relative or absolute name."""
+    for topic in CONTRACT_TOPICS:
+        if name in (topic.name, topic.absolute):
+            return topic
+    return None

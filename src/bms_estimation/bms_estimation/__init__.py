@@ -1,0 +1,1 @@
+"""Batched per-cell state estimation (SOC, SOH, SOP) and the estimator node."""

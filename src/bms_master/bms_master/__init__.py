@@ -1,0 +1,1 @@
+"""Master node (aggregation, operating state machine, current limits, balancing) and contactor node."""

@@ -1,0 +1,1 @@
+"""Independent safety supervisor: limit tables, fault evaluation, fault log."""

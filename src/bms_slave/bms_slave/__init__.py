@@ -1,0 +1,1 @@
+"""Slave (module) nodes, AFE hardware abstraction and the simulated battery pack."""

@@ -1,0 +1,1 @@
+"""The bms command line: launcher, bags, topic inspection."""
