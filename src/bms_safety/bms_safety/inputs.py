@@ -1,0 +1,182 @@
+"""The supervisor's latest view of its inputs, with bad messages turned into recorded events.
+
+Nothing here raises on bad input: a malformed message, an unknown module id or a repeated
+sequence number is rejected, remembered with a description, and becomes a plausibility fault in
+the evaluator. The node must keep running whatever arrives on the wire.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SEQUENCE_MODULUS = 2**32  # sequence numbers are uint32 on the wire and wrap
+
+
+@dataclass
+class InputEvent:
+    """Time and description of the latest rejected message of one kind for one slot."""
+
+    at_s: float = math.nan
+    description: str = ""
+    value: float = math.nan
+
+
+@dataclass
+class PackInputs:
+    stamp_s: float = math.nan
+    received_s: float = math.nan
+    current_a: float = math.nan
+    pack_voltage_v: float = math.nan
+    dc_link_voltage_v: float = math.nan
+    insulation_ohm: float = math.nan
+    hvil_closed: bool = True
+
+
+@dataclass
+class ContactorInputs:
+    received_s: float = math.nan
+    mismatch: bool = False
+
+
+@dataclass
+class MeasurementStore:
+    modules: int
+    cells: int
+    sensors: int
+    voltages_v: np.ndarray = field(init=False)
+    temperatures_degc: np.ndarray = field(init=False)
+    # per module: stamp of the last accepted sample, when it arrived, its sequence number
+    stamp_s: np.ndarray = field(init=False)
+    received_s: np.ndarray = field(init=False)
+    sequence: np.ndarray = field(init=False)
+    # per cell / sensor: stamp at which the reading last changed (for stuck detection)
+    voltage_changed_s: np.ndarray = field(init=False)
+    temperature_changed_s: np.ndarray = field(init=False)
+    # per module: when the latest rejected message arrived and why (arrays keep evaluate vectorized)
+    malformed_at_s: np.ndarray = field(init=False)
+    malformed_note: list[str] = field(init=False)
+    bad_sequence_at_s: np.ndarray = field(init=False)
+    bad_sequence_note: list[str] = field(init=False)
+    unknown_module: InputEvent = field(default_factory=InputEvent)
+    pack: PackInputs = field(default_factory=PackInputs)
+    contactors: ContactorInputs = field(default_factory=ContactorInputs)
+    estimator_received_s: float = math.nan
+    # the evaluator's latest now_s: the arrival time of a message whose own stamp is unusable
+    clock_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        m, c, s = self.modules, self.cells, self.sensors
+        self.voltages_v = np.full((m, c), np.nan)
+        self.temperatures_degc = np.full((m, s), np.nan)
+        self.stamp_s = np.full(m, np.nan)
+        self.received_s = np.full(m, np.nan)
+        self.sequence = np.full(m, -1, dtype=np.int64)
+        self.voltage_changed_s = np.full((m, c), np.nan)
+        self.temperature_changed_s = np.full((m, s), np.nan)
+        self.malformed_at_s = np.full(m, np.nan)
+        self.malformed_note = [""] * m
+        self.bad_sequence_at_s = np.full(m, np.nan)
+        self.bad_sequence_note = [""] * m
+
+    def update_module(self, module_id: int, stamp_s: float, voltages_v: Sequence[float] | np.ndarray,
+                      temperatures_degc: Sequence[float] | np.ndarray, sequence: int,
+                      received_s: float | None = None) -> bool:
+        """Store one module sample. Returns False (and records why) when it is rejected."""
+        stamp_s = _as_float(stamp_s)
+        arrival_s = self._arrival_s(stamp_s, received_s)
+        if isinstance(module_id, bool) or not isinstance(module_id, int | np.integer) \
+                or not 0 <= module_id < self.modules:
+            self.unknown_module = InputEvent(
+                arrival_s, f"message from module_id {module_id!r}, but the pack has modules "
+                f"0..{self.modules - 1}; check the slave's module_id parameter", float(module_id)
+                if isinstance(module_id, int | float | np.integer) else math.nan)
+            return False
+        m = int(module_id)
+        try:
+            volts = np.asarray(voltages_v, dtype=np.float64)
+            temps = np.asarray(temperatures_degc, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            return self._malformed(m, arrival_s, f"module {m}: unreadable arrays ({exc})")
+        if volts.shape != (self.cells,) or temps.shape != (self.sensors,):
+            return self._malformed(
+                m, arrival_s, f"module {m}: expected {self.cells} cell voltages and {self.sensors} "
+                f"temperatures, got {volts.size} and {temps.size}")
+        if not math.isfinite(stamp_s):
+            return self._malformed(m, arrival_s, f"module {m}: stamp is not a finite time ({stamp_s!r})")
+        if isinstance(sequence, bool) or not isinstance(sequence, int | np.integer) or sequence < 0:
+            return self._malformed(m, arrival_s, f"module {m}: sequence must be an unsigned integer, "
+                                   f"got {sequence!r}")
+        if not self._sequence_ok(m, stamp_s, int(sequence), arrival_s):
+            return False
+        self.voltage_changed_s[m, volts != self.voltages_v[m]] = stamp_s
+        self.temperature_changed_s[m, temps != self.temperatures_degc[m]] = stamp_s
+        self.voltages_v[m] = volts
+        self.temperatures_degc[m] = temps
+        self.stamp_s[m] = stamp_s
+        self.received_s[m] = arrival_s
+        self.sequence[m] = int(sequence) % SEQUENCE_MODULUS
+        return True
+
+    def _arrival_s(self, stamp_s: float, received_s: float | None) -> float:
+        if received_s is not None:
+            return float(received_s)
+        return stamp_s if math.isfinite(stamp_s) else self.clock_s
+
+    def _malformed(self, m: int, at_s: float, description: str) -> bool:
+        self.malformed_at_s[m] = at_s
+        self.malformed_note[m] = description
+        return False
+
+    def _sequence_ok(self, m: int, stamp_s: float, sequence: int, at_s: float) -> bool:
+        last = int(self.sequence[m])
+        if last < 0:
+            return True
+        step = (int(sequence) - last) % SEQUENCE_MODULUS
+        if step == 0:
+            return self._bad_sequence(m, at_s, f"module {m}: sequence {sequence} repeated (duplicate sample dropped)")
+        if step >= SEQUENCE_MODULUS // 2:
+            # A slave that restarted counts from 0 again; its stamps still move forward.
+            if stamp_s > self.stamp_s[m]:
+                return True
+            return self._bad_sequence(m, at_s, f"module {m}: sequence {sequence} after {last} "
+                                      "(out-of-order sample dropped)")
+        return True
+
+    def _bad_sequence(self, m: int, at_s: float, description: str) -> bool:
+        self.bad_sequence_at_s[m] = at_s
+        self.bad_sequence_note[m] = description
+        return False
+
+    def update_pack(self, stamp_s: float, current_a: float, pack_voltage_v: float, dc_link_voltage_v: float,
+                    insulation_ohm: float, hvil_closed: bool, received_s: float | None = None) -> None:
+        stamp_s = _as_float(stamp_s)
+        self.pack = PackInputs(
+            stamp_s=stamp_s,
+            received_s=self._arrival_s(stamp_s, received_s),
+            current_a=_as_float(current_a),
+            pack_voltage_v=_as_float(pack_voltage_v),
+            dc_link_voltage_v=_as_float(dc_link_voltage_v),
+            insulation_ohm=_as_float(insulation_ohm),
+            hvil_closed=bool(hvil_closed),
+        )
+
+    def update_contactors(self, stamp_s: float, commanded: Sequence[bool], closed: Sequence[bool],
+                          reported_mismatch: bool = False, received_s: float | None = None) -> None:
+        differs = len(commanded) != len(closed) or any(
+            bool(a) != bool(b) for a, b in zip(commanded, closed, strict=False))
+        self.contactors = ContactorInputs(self._arrival_s(_as_float(stamp_s), received_s),
+                                          bool(reported_mismatch) or differs)
+
+    def update_estimator(self, stamp_s: float, received_s: float | None = None) -> None:
+        self.estimator_received_s = self._arrival_s(_as_float(stamp_s), received_s)
+
+
+def _as_float(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
