@@ -1,0 +1,135 @@
+"""Slave (module) node: one per module, publishing its AFE's samples as CellMeasurements.
+
+The node knows nothing of the backend behind :class:`~bms_slave.afe.AfeBackend`: simulated,
+CAN, or another supplier's board. It samples on its own timer, or, inside the simulation host,
+when the host's deterministic step calls :meth:`ModuleNode.sample`.
+
+Failure behaviour: an AFE that does not answer (AfeCommunicationError) produces no message for
+that sample, so subscribers see the data stop, exactly as with a dead board; the node logs it
+(throttled) and keeps sampling. A BalancingCommand of the wrong length is reported and ignored.
+Balancing stops by itself when no command arrived for ``balancing_timeout_s``: a silent master
+must not leave bleed resistors on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rclpy.time import Time
+
+from bms_common import topics
+from bms_common.component_info import Identity
+from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn
+from bms_interfaces.msg import BalancingCommand, CellMeasurements, ComponentInfo
+from bms_slave.afe import AfeBackend, AfeCommunicationError
+
+
+def stamp_msg(stamp_s: float):
+    return Time(nanoseconds=int(round(stamp_s * 1e9))).to_msg()
+
+
+class ModuleNode(BmsLifecycleNode):
+    def __init__(self, module_id: int, backend: AfeBackend, *, self_timed: bool = True,
+                 namespace: str = "/bms", **kwargs) -> None:
+        hardware_id = backend.diagnostics().hardware_id
+        super().__init__(
+            f"module_{module_id}",
+            Identity(kind=ComponentInfo.KIND_SLAVE, implementation="bms_slave.module_node",
+                     hardware_id=hardware_id),
+            namespace=namespace, **kwargs,
+        )
+        self.module_id = module_id
+        self.backend = backend
+        self.self_timed = self_timed
+        self.sample_period_s = float(self.declare_parameter("sample_period_s", 0.1).value)
+        self.balancing_timeout_s = float(self.declare_parameter("balancing_timeout_s", 5.0).value)
+        self.sequence = 0
+        self.active = False
+        self.comm_errors = 0
+        self.last_balancing_s = -math.inf
+        self.balancing_mask = np.zeros(backend.cell_count, dtype=bool)
+        self._publisher = None
+        self._timer = None
+        self._subscription = None
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.sample_period_s <= 0:
+            self.get_logger().error(f"sample_period_s must be > 0, got {self.sample_period_s}")
+            return TransitionCallbackReturn.FAILURE
+        self._publisher = self.create_lifecycle_publisher(
+            CellMeasurements, topics.CELL_MEASUREMENTS.name, topics.RELIABLE)
+        self._subscription = self.create_subscription(
+            BalancingCommand, topics.BALANCING_COMMAND.name, self.on_balancing, topics.RELIABLE)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = True
+        if self.self_timed:
+            self._timer = self.create_timer(self.sample_period_s, self.sample_now)
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = False
+        self._stop_balancing()
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+        if self._publisher is not None:
+            self.destroy_lifecycle_publisher(self._publisher)
+        self._publisher = self._subscription = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_balancing(self, msg: BalancingCommand) -> None:
+        if msg.module_id != self.module_id or not self.active:
+            return
+        if len(msg.balance) != self.backend.cell_count:
+            self.get_logger().error(
+                f"balancing_command for module {self.module_id} has {len(msg.balance)} cells, "
+                f"this module has {self.backend.cell_count}: command ignored"
+            )
+            return
+        self.balancing_mask = np.asarray(msg.balance, dtype=bool)
+        self.last_balancing_s = self.now_s()
+        self.backend.set_balancing(self.balancing_mask)
+
+    def _stop_balancing(self) -> None:
+        if self.balancing_mask.any():
+            self.balancing_mask[:] = False
+            self.backend.set_balancing(self.balancing_mask)
+
+    def sample_now(self) -> None:
+        self.sample(self.now_s())
+
+    def sample(self, now_s: float) -> None:
+        """Read the AFE once and publish the sample (nothing when the AFE does not answer)."""
+        if not self.active:
+            return
+        if self.balancing_mask.any() and now_s - self.last_balancing_s > self.balancing_timeout_s:
+            self.get_logger().warning(
+                f"no balancing_command for {self.balancing_timeout_s:g} s: bleed switches opened")
+            self._stop_balancing()
+        try:
+            reading = self.backend.read()
+        except AfeCommunicationError as exc:
+            self.comm_errors += 1
+            self.get_logger().error(f"module {self.module_id}: AFE not answering: {exc}",
+                                    throttle_duration_sec=5.0)
+            return
+        msg = CellMeasurements()
+        msg.header.stamp = stamp_msg(reading.stamp_s)
+        msg.header.frame_id = f"module_{self.module_id}"
+        msg.module_id = self.module_id
+        msg.sequence = self.sequence
+        msg.cell_voltages_v = reading.cell_voltage_v.astype(np.float32, copy=False)
+        msg.temperatures_degc = reading.temperature_degc.astype(np.float32, copy=False)
+        msg.balancing = reading.balancing.tolist()
+        msg.cell_flags = reading.cell_flags.astype(np.uint8, copy=False).tobytes()
+        msg.module_flags = int(reading.module_flags)
+        self._publisher.publish(msg)
+        self.sequence += 1
