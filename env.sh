@@ -6,10 +6,14 @@ if [ ! -f "$_bms_root/install/setup.bash" ]; then
   echo "env.sh: no build found; run 'make setup' first" >&2
   return 1 2>/dev/null || exit 1
 fi
+# The colcon and venv scripts read unset variables: tolerate them even under `set -u`.
+case $- in *u*) _bms_nounset=1; set +u ;; *) _bms_nounset= ;; esac
 # shellcheck disable=SC1091
 source "$_bms_root/.venv/bin/activate"
 # shellcheck disable=SC1091
 source "$_bms_root/install/setup.bash"
+[ -n "$_bms_nounset" ] && set -u
+unset _bms_nounset
 case ":${AMENT_PREFIX_PATH:-}:" in
   *":$_bms_root/.venv:"*) ;;
   *) export AMENT_PREFIX_PATH="${AMENT_PREFIX_PATH:+$AMENT_PREFIX_PATH:}$_bms_root/.venv" ;;
