@@ -1,5 +1,7 @@
 """A small simulated pack feeding the evaluator, shared by the unit tests."""
 
+from collections.abc import Callable
+
 import numpy as np
 
 from bms_safety.evaluator import SafetyEvaluator
@@ -27,6 +29,8 @@ class Harness:
         self.seq = [0] * modules
         self.k = 0
         self.dt_s = dt_s
+        # what step() calls after feeding; a SafetySupervisor's evaluate to test persistence
+        self.evaluate: Callable[[float], EvaluationResult] = self.ev.evaluate
 
     @property
     def t(self) -> float:
@@ -52,7 +56,7 @@ class Harness:
                                 self.insulation_ohm, self.hvil_closed)
         if not self.estimator_silent:
             self.ev.update_estimator(t)
-        return self.ev.evaluate(t)
+        return self.evaluate(t)
 
     def run(self, seconds: float) -> EvaluationResult:
         result = self.step()
