@@ -37,7 +37,7 @@ class SimConfig:
     # AFE measurement (LTC6813 class): fixed per-channel offset up to +-voltage_offset_v,
     # gaussian noise, ADC resolution.
     voltage_offset_v: float = 0.0012
-    voltage_noise_v: float = 0.0003
+    voltage_noise_v: float = 0.00025
     voltage_resolution_v: float = 0.0001
     temperature_offset_degc: float = 0.5
     temperature_noise_degc: float = 0.1
