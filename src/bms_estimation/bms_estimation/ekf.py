@@ -1,0 +1,105 @@
+"""Batched extended Kalman filter over N cells: state layout, tuning and backend selection.
+
+The state is a structure of arrays: one float64 row per quantity, one column per cell, so a
+backend streams through contiguous rows and never builds a 3x3 matrix. The EKF state of a cell
+is (soc, v1, v2); its symmetric covariance is six rows (p00, p01, p02, p11, p12, p22). The
+measurement is a scalar (the cell voltage), so the update is closed form: no matrix inverse.
+Next to the EKF, each cell carries a scalar Kalman filter for R0 and one for capacity (SOH).
+
+Both backends implement ``step(state, coef, current_a, voltage_v, dt_s, tuning, ocv_v,
+ocv_slope_v)`` with the same arithmetic in the same order; ``kernels_numpy`` documents it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass
+from types import ModuleType
+
+import numpy as np
+
+# Rows of the state array.
+SOC, V1, V2, P00, P01, P02, P11, P12, P22 = range(9)
+R0, R0_VAR, CAP, CAP_VAR = range(9, 13)
+WIN_SOC, WIN_VAR, WIN_AH = range(13, 16)  # capacity window: SOC, its variance, charge since
+PREV_V, PREV_I, PREV_EMF = range(16, 19)  # last measured voltage, current, model EMF
+STATE_ROWS = 19
+STATE_NAMES = (
+    "soc", "v1_v", "v2_v", "p00", "p01", "p02", "p11", "p12", "p22", "r0_ohm", "r0_var",
+    "capacity_ah", "capacity_var", "window_soc", "window_var", "window_ah",
+    "prev_voltage_v", "prev_current_a", "prev_emf_v",
+)
+
+# Rows of the per-step coefficient array (depend on dt and each cell's time constants).
+A1, G1, A2, G2 = range(4)
+COEF_ROWS = 4
+
+
+@dataclass(frozen=True)
+class FilterTuning:
+    """Noise model and learning settings; defaults are physical, not fitted to a data set."""
+
+    voltage_noise_v: float = 0.002  # AFE measurement noise (1 sigma)
+    model_error_v: float = 0.004  # ECM error at rest: OCV fit, unmodelled diffusion
+    model_error_v_per_c: float = 0.012  # extra ECM error per C of current (dynamics, nonlinearity)
+    flat_slope_v: float = 0.15  # OCV slope (V per unit SOC) below which voltage is de-weighted
+    current_noise_a: float = 0.05  # current sensor offset (1 sigma)
+    current_gain_error: float = 0.005  # current sensor gain error (fraction)
+    current_error_time_s: float = 600.0  # how long a current error persists (bias, not white)
+    rc_noise_v2_per_s: float = 1e-8  # process noise of the RC voltages
+    r0_noise_ohm2_per_s: float = 1e-12  # how fast R0 may move (temperature, ageing)
+    r0_measurement_v: float = 0.003  # noise of one R0 sample dV - R0 dI
+    r0_min_current_step_a: float = 0.0  # smallest current step that teaches R0 (0: C/5)
+    capacity_noise_ah2_per_s: float = 1e-10  # how fast capacity may move (ageing)
+    capacity_window: float = 0.15  # charge, as a fraction of capacity, per capacity sample
+    nominal_capacity_ah: float = 1.0  # for C-rates and the learning bounds
+    r0_min_ohm: float = 0.0
+    r0_max_ohm: float = 1.0
+    learn_r0: bool = True
+    learn_capacity: bool = True
+
+    def as_array(self) -> np.ndarray:
+        """The tuning as a float64 vector, the form compiled kernels take."""
+        values = np.array(astuple(self), dtype=np.float64)
+        min_step = TUNING_FIELDS.index("r0_min_current_step_a")
+        if values[min_step] <= 0.0:
+            values[min_step] = 0.2 * self.nominal_capacity_ah
+        return values
+
+
+TUNING_FIELDS = tuple(FilterTuning.__dataclass_fields__)
+(T_VNOISE, T_MODEL, T_MODEL_PER_C, T_FLAT, T_INOISE, T_IGAIN, T_ITIME, T_RC, T_R0_Q, T_R0_MEAS,
+ T_R0_DI, T_CAP_Q, T_CAP_WIN, T_NOMINAL_AH, T_R0_MIN, T_R0_MAX, T_LEARN_R0, T_LEARN_CAP) = range(18)
+
+
+def rc_coefficients(tau1_s: np.ndarray, r1_ohm: np.ndarray, tau2_s: np.ndarray, r2_ohm: np.ndarray,
+                    dt_s: float) -> np.ndarray:
+    """Exact zero-order-hold discretisation of both RC pairs for a step of dt_s."""
+    coef = np.empty((COEF_ROWS, np.size(tau1_s)))
+    coef[A1] = np.exp(-dt_s / tau1_s)
+    coef[G1] = r1_ohm * (1.0 - coef[A1])
+    coef[A2] = np.exp(-dt_s / tau2_s)
+    coef[G2] = r2_ohm * (1.0 - coef[A2])
+    return coef
+
+
+def available_backends() -> dict[str, ModuleType]:
+    """Importable backends, fastest last: 'numpy' always, 'compiled' when numba is installed."""
+    from . import kernels_numpy
+
+    backends: dict[str, ModuleType] = {"numpy": kernels_numpy}
+    try:
+        from . import kernels_numba
+    except ImportError:
+        return backends
+    backends["compiled"] = kernels_numba
+    return backends
+
+
+def select_backend(name: str | None = None) -> tuple[str, ModuleType]:
+    """The named backend, or the fastest available when name is None."""
+    backends = available_backends()
+    if name is None:
+        name = list(backends)[-1]
+    if name not in backends:
+        raise ValueError(f"estimation backend {name!r} is not available; available: {', '.join(backends)}")
+    return name, backends[name]

@@ -1,0 +1,160 @@
+"""Estimator: SOC, SOH and SOP of every cell of a pack, stepped in one batch per sample period.
+
+This is the plain-Python core the estimator node wraps. Inputs are pack-wide, module-major
+arrays with NaN where a module or a cell was not measured; a NaN never reaches another cell's
+estimate, because the kernels give unmeasured cells a prediction step only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bms_common.pack_config import PackConfig
+
+from . import ekf
+from .cell_model import CellParameters, default_parameters, scaled_to_capacity
+from .ekf import FilterTuning
+from .pack import pack_soc, pack_soh
+from .sop import CellDynamics, PowerLimits, SopLimits, power_limits
+
+STATE_FORMAT_VERSION = 1
+UNKNOWN_SOC_STD = 0.3  # before the first measurement: SOC could be anything
+FIRST_MEASUREMENT_SOC_STD = 0.1  # from one voltage that may not be at rest
+
+
+class Estimator:
+    """Batched SOC/SOH/SOP estimator for a pack described by a PackConfig."""
+
+    def __init__(self, pack: PackConfig, params: CellParameters | None = None,
+                 tuning: FilterTuning | None = None, backend: str | None = None,
+                 initial_soc: float | np.ndarray | None = None, initial_soc_std: float = UNKNOWN_SOC_STD,
+                 cells: int | None = None) -> None:
+        """``cells`` overrides the pack's cell count (benchmarks, tests with many realisations)."""
+        self.pack = pack
+        self.cells = pack.cell_count if cells is None else cells
+        base = params or default_parameters(pack.chemistry)
+        self.params = scaled_to_capacity(base, pack.nominal_capacity_ah)
+        self.tuning = tuning or FilterTuning(
+            nominal_capacity_ah=pack.nominal_capacity_ah,
+            r0_min_ohm=0.3 * self.params.r0_ohm,
+            r0_max_ohm=5.0 * self.params.r0_ohm,
+        )
+        self.backend_name, self._backend = ekf.select_backend(backend)
+        self._tuning_array = self.tuning.as_array()
+        self._ocv_v = np.ascontiguousarray(self.params.ocv.ocv_v)
+        self._ocv_slope_v = np.ascontiguousarray(self.params.ocv.slope_v)
+        full = np.full(self.cells, 1.0)
+        self.r1_ohm, self.tau1_s = full * self.params.r1_ohm, full * self.params.tau1_s
+        self.r2_ohm, self.tau2_s = full * self.params.r2_ohm, full * self.params.tau2_s
+        self._coef_dt_s = float("nan")
+        self._coef = np.empty((ekf.COEF_ROWS, self.cells))
+        self.temperature_degc = np.full(self.cells, np.nan)
+        self.state = np.zeros((ekf.STATE_ROWS, self.cells))
+        self.state[ekf.SOC] = 0.5 if initial_soc is None else initial_soc
+        self.state[ekf.P00] = initial_soc_std**2
+        self.state[ekf.P11] = self.state[ekf.P22] = 0.01**2
+        self.state[ekf.R0] = self.params.r0_ohm
+        self.state[ekf.R0_VAR] = (0.3 * self.params.r0_ohm) ** 2
+        self.state[ekf.CAP] = self.params.capacity_ah
+        self.state[ekf.CAP_VAR] = (0.05 * self.params.capacity_ah) ** 2
+        self.state[ekf.WIN_SOC] = self.state[ekf.SOC]
+        self.state[ekf.WIN_VAR] = self.state[ekf.P00]
+        self.state[ekf.PREV_V] = np.nan
+        # Cells without a given SOC start from the OCV of their first measured voltage.
+        self._needs_first_soc = np.full(self.cells, initial_soc is None)
+
+    def step(self, voltage_v: np.ndarray, current_a: float | np.ndarray, dt_s: float,
+             temperature_degc: np.ndarray | None = None) -> None:
+        """Advance all cells by dt_s with the current over the period (positive = charging) and
+        the voltages at its end (NaN = not measured). current_a may be per cell, aligned to each
+        module's sampling instant. An unknown current (NaN) holds the cells' charge and skips
+        their update, since a voltage cannot be explained without the current."""
+        voltage_v = np.asarray(voltage_v, dtype=float)
+        current = np.broadcast_to(np.asarray(current_a, dtype=float), (self.cells,))
+        current_known = np.isfinite(current)
+        if not current_known.all():
+            voltage_v = np.where(current_known, voltage_v, np.nan)
+            current = np.where(current_known, current, 0.0)
+        if self._needs_first_soc.any():
+            self._first_soc(voltage_v, current)
+        if temperature_degc is not None:
+            temperature = np.asarray(temperature_degc, dtype=float)
+            self.temperature_degc = np.where(np.isfinite(temperature), temperature, self.temperature_degc)
+        if dt_s != self._coef_dt_s:
+            self._coef = ekf.rc_coefficients(self.tau1_s, self.r1_ohm, self.tau2_s, self.r2_ohm, dt_s)
+            self._coef_dt_s = dt_s
+        self._backend.step(self.state, self._coef, np.ascontiguousarray(current), voltage_v, dt_s,
+                           self._tuning_array, self._ocv_v, self._ocv_slope_v)
+
+    def _first_soc(self, voltage_v: np.ndarray, current_a: np.ndarray) -> None:
+        start = self._needs_first_soc & np.isfinite(voltage_v)
+        rest_voltage_v = voltage_v[start] - self.state[ekf.R0, start] * current_a[start]
+        self.state[ekf.SOC, start] = self.params.ocv.soc_at(rest_voltage_v)
+        self.state[ekf.P00, start] = FIRST_MEASUREMENT_SOC_STD**2
+        self.state[ekf.WIN_SOC, start] = self.state[ekf.SOC, start]
+        self.state[ekf.WIN_VAR, start] = self.state[ekf.P00, start]
+        self._needs_first_soc &= ~start
+
+    @property
+    def soc(self) -> np.ndarray:
+        return self.state[ekf.SOC]
+
+    @property
+    def soc_std(self) -> np.ndarray:
+        return np.sqrt(np.maximum(self.state[ekf.P00], 0.0))
+
+    @property
+    def capacity_ah(self) -> np.ndarray:
+        return self.state[ekf.CAP]
+
+    @property
+    def capacity_std_ah(self) -> np.ndarray:
+        return np.sqrt(np.maximum(self.state[ekf.CAP_VAR], 0.0))
+
+    @property
+    def soh(self) -> np.ndarray:
+        return self.state[ekf.CAP] / self.pack.nominal_capacity_ah
+
+    @property
+    def resistance_ohm(self) -> np.ndarray:
+        return self.state[ekf.R0]
+
+    @property
+    def resistance_std_ohm(self) -> np.ndarray:
+        return np.sqrt(np.maximum(self.state[ekf.R0_VAR], 0.0))
+
+    def pack_soc(self) -> float:
+        return pack_soc(self.soc, self.capacity_ah)
+
+    def pack_soh(self) -> float:
+        return pack_soh(self.capacity_ah, self.pack.nominal_capacity_ah)
+
+    def power_limits(self, limits: SopLimits) -> PowerLimits:
+        s = self.state
+        cells = CellDynamics(s[ekf.SOC], s[ekf.V1], s[ekf.V2], s[ekf.R0], s[ekf.CAP],
+                             self.r1_ohm, self.tau1_s, self.r2_ohm, self.tau2_s)
+        return power_limits(cells, self.params.ocv, self.temperature_degc, limits)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything needed to resume, as plain arrays (for numpy.savez)."""
+        saved = {name: self.state[row].copy() for row, name in enumerate(ekf.STATE_NAMES)}
+        saved["needs_first_soc"] = self._needs_first_soc.copy()
+        saved["format_version"] = np.array(STATE_FORMAT_VERSION)
+        saved["chemistry"] = np.array(self.params.chemistry)
+        return saved
+
+    def load_state(self, saved: dict[str, np.ndarray] | np.lib.npyio.NpzFile) -> None:
+        """Resume from state_dict(); raises ValueError if it belongs to another pack."""
+        version = int(saved["format_version"])
+        if version != STATE_FORMAT_VERSION:
+            raise ValueError(f"saved estimator state has format {version}, this code reads {STATE_FORMAT_VERSION}")
+        chemistry = str(saved["chemistry"])
+        cells = np.asarray(saved["soc"]).shape
+        if chemistry != self.params.chemistry or cells != (self.cells,):
+            raise ValueError(
+                f"saved estimator state is for {cells[0]} {chemistry} cells, this pack has "
+                f"{self.cells} {self.params.chemistry} cells; delete the state file to start afresh"
+            )
+        for row, name in enumerate(ekf.STATE_NAMES):
+            self.state[row] = saved[name]
+        self._needs_first_soc = np.asarray(saved["needs_first_soc"], dtype=bool).copy()

@@ -1,0 +1,33 @@
+"""Current alignment to a module's sampling instant."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bms_estimation.current_alignment import CurrentHistory, align_current
+
+
+def test_interpolates_between_samples() -> None:
+    stamps_s = np.array([10.00, 10.01, 10.02])
+    currents_a = np.array([0.0, 100.0, 100.0])
+    assert align_current(stamps_s, currents_a, 10.005) == pytest.approx(50.0)
+    np.testing.assert_allclose(align_current(stamps_s, currents_a, np.array([10.0, 10.015])), [0.0, 100.0])
+
+
+def test_holds_briefly_then_reports_unknown() -> None:
+    stamps_s = np.array([1.0, 2.0])
+    currents_a = np.array([5.0, 7.0])
+    assert align_current(stamps_s, currents_a, 2.1, max_extrapolation_s=0.2) == pytest.approx(7.0)
+    assert np.isnan(align_current(stamps_s, currents_a, 2.5, max_extrapolation_s=0.2))
+    assert np.isnan(align_current(np.array([]), np.array([]), 1.0))
+
+
+def test_history_keeps_a_horizon_and_restarts_on_a_clock_reset() -> None:
+    history = CurrentHistory(horizon_s=1.0)
+    for k in range(50):
+        history.add(0.1 * k, float(k))
+    assert history.at(4.85) == pytest.approx(48.5)
+    assert np.isnan(history.at(3.0))  # older than the horizon
+    history.add(0.0, -3.0)  # simulation restarted
+    assert history.at(0.0) == pytest.approx(-3.0)

@@ -1,0 +1,115 @@
+"""Estimator behaviour the node relies on: masking, persistence, start-up, pack SOC/SOH and SOP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bms_estimation.estimator import Estimator
+from bms_estimation.pack import pack_soc, pack_soh
+from bms_estimation.sop import SopLimits
+
+NMC_LIMITS = SopLimits(cell_voltage_min_v=3.0, cell_voltage_max_v=4.2, charge_current_max_a=5.0,
+                       discharge_current_max_a=15.0)
+
+
+def drive(est: Estimator, steps: int, seed: int, corrupt_module: int | None = None) -> None:
+    rng = np.random.default_rng(seed)
+    per_module = est.pack.cells_per_module
+    for k in range(steps):
+        current_a = -5.0 if (k // 30) % 2 else 2.0
+        voltage_v = 3.7 + 0.002 * rng.standard_normal(est.cells) + 0.03 * current_a
+        if corrupt_module is not None:
+            cells = slice(corrupt_module * per_module, (corrupt_module + 1) * per_module)
+            voltage_v[cells] = np.nan if k % 2 else 1e6
+        est.step(voltage_v, current_a, 0.1)
+
+
+@pytest.mark.parametrize("backend", ["numpy", None])
+def test_a_missing_or_garbage_module_leaves_the_other_cells_untouched(backend, make_pack) -> None:
+    clean = Estimator(make_pack(modules=3), backend=backend, initial_soc=0.6)
+    broken = Estimator(make_pack(modules=3), backend=backend, initial_soc=0.6)
+    drive(clean, 200, seed=1)
+    drive(broken, 200, seed=1, corrupt_module=1)
+    others = np.r_[0:4, 8:12]
+    np.testing.assert_array_equal(broken.state[:, others], clean.state[:, others])
+    assert np.all(np.isfinite(broken.soc))
+
+
+def test_unmeasured_cells_are_coulomb_counted(make_pack) -> None:
+    est = Estimator(make_pack(), initial_soc=0.5)
+    for _ in range(36):
+        est.step(np.full(est.cells, np.nan), -5.0, 100.0)  # 1 h at 1C discharge, nothing measured
+    np.testing.assert_allclose(est.soc, 0.5 - 1.0, atol=1e-12)
+    assert np.all(est.soc_std > 0.3)
+
+
+def test_unknown_current_holds_charge_and_skips_the_update(make_pack) -> None:
+    est = Estimator(make_pack(), initial_soc=0.5)
+    est.step(np.full(est.cells, 3.0), np.nan, 1.0)
+    np.testing.assert_array_equal(est.soc, 0.5)
+
+
+def test_first_soc_comes_from_the_open_circuit_voltage(make_pack) -> None:
+    est = Estimator(make_pack())
+    rest_voltage_v = est.params.ocv.voltage_v(np.linspace(0.2, 0.9, est.cells))
+    est.step(rest_voltage_v, 0.0, 0.1)
+    np.testing.assert_allclose(est.soc, np.linspace(0.2, 0.9, est.cells), atol=0.01)
+
+
+def test_state_survives_a_restart_through_savez(tmp_path, make_pack) -> None:
+    est = Estimator(make_pack(), initial_soc=0.7)
+    drive(est, 300, seed=2)
+    path = tmp_path / "estimator.npz"
+    np.savez(path, **est.state_dict())
+    restarted = Estimator(make_pack())
+    with np.load(path) as saved:
+        restarted.load_state(saved)
+    np.testing.assert_array_equal(restarted.state, est.state)
+    drive(est, 10, seed=3)
+    drive(restarted, 10, seed=3)
+    np.testing.assert_array_equal(restarted.state, est.state)
+
+
+def test_state_of_another_pack_is_refused(make_pack) -> None:
+    saved = Estimator(make_pack(modules=2)).state_dict()
+    with pytest.raises(ValueError, match="delete the state file"):
+        Estimator(make_pack(modules=3)).load_state(saved)
+
+
+def test_pack_soc_is_limited_by_the_weakest_cells() -> None:
+    capacity_ah = np.array([5.0, 4.0, 5.0])
+    soc = np.array([0.5, 0.5, 0.9])
+    # 2.0 Ah until cell 1 is empty, 0.5 Ah until cell 2 is full.
+    assert pack_soc(soc, capacity_ah) == pytest.approx(2.0 / 2.5)
+    assert pack_soc(np.full(3, 0.3), np.full(3, 5.0)) == pytest.approx(0.3)
+    assert pack_soh(capacity_ah, 5.0) == pytest.approx(0.8)
+
+
+def test_power_limits_shrink_with_horizon_and_respect_limits(make_pack) -> None:
+    est = Estimator(make_pack(), initial_soc=0.5)
+    est.step(est.params.ocv.voltage_v(np.full(est.cells, 0.5)), 0.0, 1.0, np.full(est.cells, 25.0))
+    limits = est.power_limits(NMC_LIMITS)
+    assert np.all(np.diff(limits.max_discharge_current_a) <= 1e-9)
+    assert np.all(limits.max_charge_current_a <= NMC_LIMITS.charge_current_max_a)
+    assert np.all(limits.max_discharge_current_a > 0.0)
+    assert np.all(limits.max_discharge_power_w > 0.0)
+    # Discharging at the 10 s limit for 10 s brings the weakest cell to the voltage limit.
+    s = est.state
+    i_a = -limits.max_discharge_current_a[1]
+    if i_a > -NMC_LIMITS.discharge_current_max_a:
+        soc = est.soc + i_a * 10.0 / 3600.0 / est.capacity_ah
+        v1 = s[1] * np.exp(-10.0 / est.tau1_s) + est.r1_ohm * (1 - np.exp(-10.0 / est.tau1_s)) * i_a
+        v2 = s[2] * np.exp(-10.0 / est.tau2_s) + est.r2_ohm * (1 - np.exp(-10.0 / est.tau2_s)) * i_a
+        voltage_v = est.params.ocv.voltage_v(soc) + v1 + v2 + est.resistance_ohm * i_a
+        assert voltage_v.min() == pytest.approx(NMC_LIMITS.cell_voltage_min_v, abs=0.01)
+
+
+def test_no_charge_power_outside_the_charge_temperature_window(make_pack) -> None:
+    est = Estimator(make_pack(), initial_soc=0.5)
+    temperature_degc = np.full(est.cells, 25.0)
+    temperature_degc[3] = -5.0
+    est.step(np.full(est.cells, 3.6), 0.0, 1.0, temperature_degc)
+    limits = est.power_limits(NMC_LIMITS)
+    assert np.all(limits.max_charge_current_a == 0.0)
+    assert np.all(limits.max_discharge_current_a > 0.0)
