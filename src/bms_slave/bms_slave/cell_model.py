@@ -100,6 +100,7 @@ class PackCells:
         self._gain1 = np.empty(n)
         self._gain2 = np.empty(n)
         self._scratch = np.empty(n)
+        self._heat = np.empty(n)
         self._resistance_factor = np.empty(n)
         self._update_resistance_factor()
         self._update_voltage()
@@ -188,9 +189,16 @@ class PackCells:
 
     def _heat_w(self) -> np.ndarray:
         """Joule heat in R0 and both RC resistors plus the bleed resistor's share."""
-        p, rf = self.params, self._resistance_factor
-        heat = self.current_a**2 * p.r0_ohm * rf
-        heat += self.v_rc1_v**2 / (p.r1_ohm * rf)
-        heat += self.v_rc2_v**2 / (p.r2_ohm * rf)
-        heat += self.bleed_heat_to_cell * self.bleed_current_a * self.voltage_v
+        p, rf, heat, s = self.params, self._resistance_factor, self._heat, self._scratch
+        np.square(self.current_a, out=heat)
+        heat *= p.r0_ohm
+        heat *= rf
+        for v_rc, r in ((self.v_rc1_v, p.r1_ohm), (self.v_rc2_v, p.r2_ohm)):
+            np.square(v_rc, out=s)
+            s /= r
+            s /= rf
+            heat += s
+        np.multiply(self.bleed_current_a, self.voltage_v, out=s)
+        s *= self.bleed_heat_to_cell
+        heat += s
         return heat
