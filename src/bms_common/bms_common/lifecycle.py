@@ -28,11 +28,23 @@ __all__ = [
 
 
 class BmsLifecycleNode(LifecycleNode):
-    """A LifecycleNode that announces its ComponentInfo as soon as it exists."""
+    """A LifecycleNode that announces its ComponentInfo as soon as it exists.
+
+    Parameter ``autostart`` (default false): the node configures and activates itself when its
+    process starts instead of waiting for the lifecycle manager. The safety path (supervisor,
+    contactor node) uses it so that a respawned process is protective again at once, without
+    depending on another node.
+    """
 
     def __init__(self, node_name: str, identity: Identity, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         self.announcer = ComponentAnnouncer(self, identity)
+        self.autostart = bool(self.declare_parameter("autostart", False).value)
+
+    def start_if_autostart(self) -> None:
+        if self.autostart:
+            self.trigger_configure()
+            self.trigger_activate()
 
     def now_s(self) -> float:
         """The node's clock (sim time when use_sim_time is on) in seconds."""
@@ -59,6 +71,8 @@ def spin(nodes: Sequence[Node], executor: Executor | None = None,
     executor = executor or make_executor()
     for node in nodes:
         executor.add_node(node)
+        if isinstance(node, BmsLifecycleNode):
+            node.start_if_autostart()
     try:
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
@@ -69,12 +83,14 @@ def spin(nodes: Sequence[Node], executor: Executor | None = None,
         executor.shutdown()
 
 
-def run_main(factory: Callable[[], Sequence[Node] | Node], args: list[str] | None = None) -> int:
-    """Entry point body of a node executable: init, build the node(s), spin, shut down."""
+def run_main(factory: Callable[[], Sequence[Node] | Node], args: list[str] | None = None,
+             stop: threading.Event | None = None) -> int:
+    """Entry point body of a node executable: init, build the node(s), spin until a signal
+    (or ``stop``), shut down."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         built = factory()
-        spin([built] if isinstance(built, Node) else list(built))
+        spin([built] if isinstance(built, Node) else list(built), stop=stop)
     finally:
         if rclpy.ok():
             rclpy.shutdown()

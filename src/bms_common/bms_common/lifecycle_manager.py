@@ -74,7 +74,7 @@ class LifecycleManager(Node):
     def _status(self, text: str) -> None:
         self._status_pub.publish(String(data=text))
         # The manager may exit right after a status: let reliable readers have it first.
-        self._status_pub.wait_for_all_acked(Duration(seconds=1.0))
+        self._status_pub.wait_for_all_acked(Duration(seconds=5.0))
         self.get_logger().info(text)
 
     def _call(self, client, request, timeout_s: float):

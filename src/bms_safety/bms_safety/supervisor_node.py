@@ -1,0 +1,202 @@
+"""Safety supervisor node: a thin adapter from the contract's topics to SafetySupervisor.
+
+It needs only measurements, never waits on another node, and keeps evaluating when any other
+node dies (a silent node becomes a stale-data fault). Every subscription only stores data; the
+20 Hz timer evaluates and publishes SafetyStatus, which is also the supervisor's heartbeat.
+
+Parameters: pack (demo), limits ("" = the pack's table), state_dir ("" = $BMS_STATE_DIR or
+./state; "none" keeps nothing on disk), rate_hz (20), diagnostics_period_s (1), autostart.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.time import Time
+
+from bms_common import topics
+from bms_common.component_info import Identity
+from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, run_main
+from bms_common.pack_config import ConfigError, load_pack_config
+from bms_interfaces.msg import (
+    CellMeasurements,
+    CellStates,
+    ComponentInfo,
+    ContactorState,
+    Fault,
+    PackMeasurement,
+    PowerLimits,
+    SafetyStatus,
+)
+from bms_interfaces.srv import ResetFaults
+from bms_safety.diagnostics import group_summary
+from bms_safety.limits import load_limits
+from bms_safety.results import EvaluationResult
+from bms_safety.supervisor import SafetySupervisor
+
+DIAGNOSTIC_LEVELS = (DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR, DiagnosticStatus.STALE)
+
+
+def seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def time_msg(value_s: float):
+    return Time(nanoseconds=int(round(max(value_s, 0.0) * 1e9))).to_msg()
+
+
+def state_dir_from(value: str) -> Path | None:
+    if value == "none":
+        return None
+    return Path(value or os.environ.get("BMS_STATE_DIR", "state")).expanduser()
+
+
+class SupervisorNode(BmsLifecycleNode):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("safety_supervisor", Identity(
+            kind=ComponentInfo.KIND_SAFETY, implementation="bms_safety.supervisor_node"), **kwargs)
+        self.pack_name = str(self.declare_parameter("pack", "demo").value)
+        self.limits_name = str(self.declare_parameter("limits", "").value)
+        self.state_dir = state_dir_from(str(self.declare_parameter("state_dir", "").value))
+        self.rate_hz = float(self.declare_parameter("rate_hz", 20.0).value)
+        self.diagnostics_period_s = float(self.declare_parameter("diagnostics_period_s", 1.0).value)
+        self.supervisor: SafetySupervisor | None = None
+        self.sequence = 0
+        self.last_result: EvaluationResult | None = None
+        self._entities: list = []
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            pack = load_pack_config(self.pack_name)
+            limits = load_limits(self.limits_name or pack.limits)
+        except ConfigError as exc:
+            self.get_logger().error(str(exc))
+            return TransitionCallbackReturn.FAILURE
+        self.supervisor = SafetySupervisor.from_pack(pack, self.state_dir, limits, now_s=self.now_s())
+        for note in self.supervisor.notes:
+            self.get_logger().warning(note)
+        self.status_pub = self.create_lifecycle_publisher(SafetyStatus, topics.SAFETY_STATUS.name, topics.LATCHED)
+        self.diag_pub = self.create_lifecycle_publisher(DiagnosticArray, topics.DIAGNOSTICS.name, topics.DEFAULT)
+        sub = self.create_subscription
+        self._entities = [
+            sub(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells, topics.RELIABLE),
+            sub(PackMeasurement, topics.PACK_MEASUREMENT.name, self.on_pack, topics.RELIABLE),
+            sub(ContactorState, topics.CONTACTOR_STATE.name, self.on_contactors, topics.LATCHED),
+            sub(CellStates, topics.CELL_STATES.name, self.on_estimator, topics.RELIABLE),
+            sub(PowerLimits, topics.POWER_LIMITS.name, self.on_estimator, topics.RELIABLE),
+            self.create_service(ResetFaults, topics.RESET_FAULTS, self.on_reset),
+        ]
+        self.get_logger().info(
+            f"pack {pack.name}: {pack.modules} x {pack.cells_per_module} {pack.chemistry}, limits "
+            f"{self.limits_name or pack.limits}, state in {self.state_dir}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.timer = self.create_timer(1.0 / self.rate_hz, self.tick)
+        self.diag_timer = self.create_timer(self.diagnostics_period_s, self.publish_diagnostics)
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.destroy_timer(self.timer)
+        self.destroy_timer(self.diag_timer)
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.supervisor is not None:
+            self.supervisor.save(self.now_s())
+        for entity in self._entities:
+            if hasattr(entity, "srv_type"):
+                self.destroy_service(entity)
+            else:
+                self.destroy_subscription(entity)
+        self.destroy_lifecycle_publisher(self.status_pub)
+        self.destroy_lifecycle_publisher(self.diag_pub)
+        self._entities = []
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.supervisor is not None:
+            self.supervisor.save(self.now_s())
+        return TransitionCallbackReturn.SUCCESS
+
+    # -- inputs: store only -------------------------------------------------------------------
+    def on_cells(self, msg: CellMeasurements) -> None:
+        self.supervisor.update_module(
+            msg.module_id, seconds(msg.header.stamp), msg.cell_voltages_v, msg.temperatures_degc,
+            msg.sequence, received_s=self.now_s())
+
+    def on_pack(self, msg: PackMeasurement) -> None:
+        self.supervisor.update_pack(
+            seconds(msg.header.stamp), msg.current_a, msg.pack_voltage_v, msg.dc_link_voltage_v,
+            msg.insulation_resistance_ohm, msg.hvil_closed, received_s=self.now_s())
+
+    def on_contactors(self, msg: ContactorState) -> None:
+        self.supervisor.update_contactors(
+            seconds(msg.header.stamp),
+            (msg.main_plus_commanded, msg.main_minus_commanded, msg.precharge_commanded),
+            (msg.main_plus_closed, msg.main_minus_closed, msg.precharge_closed),
+            reported_mismatch=msg.feedback_mismatch, received_s=self.now_s())
+
+    def on_estimator(self, msg: CellStates | PowerLimits) -> None:
+        self.supervisor.update_estimator(seconds(msg.header.stamp), received_s=self.now_s())
+
+    def on_reset(self, request: ResetFaults.Request, response: ResetFaults.Response) -> ResetFaults.Response:
+        result = self.supervisor.reset(self.now_s())
+        response.success, response.reason = result.success, result.reason
+        response.cleared, response.refused = list(result.cleared), list(result.refused)
+        self.get_logger().info(f"reset_faults: {result.reason}")
+        return response
+
+    # -- outputs ------------------------------------------------------------------------------
+    def tick(self) -> None:
+        now_s = self.now_s()
+        result = self.supervisor.evaluate(now_s)
+        for fault in result.raised:
+            text = (f"{fault.code} level {int(fault.level)} module {fault.module_id} cell {fault.cell}: "
+                    f"{fault.description}")
+            # rclpy ties a severity to each call site: one call per severity.
+            if fault.level >= SafetyStatus.LEVEL_FAULT:
+                self.get_logger().error(text)
+            else:
+                self.get_logger().warning(text)
+        if self.supervisor.persist_error:
+            self.get_logger().error(self.supervisor.persist_error, throttle_duration_sec=10.0)
+        self.last_result = result
+        msg = SafetyStatus(
+            sequence=self.sequence, level=int(result.level), contactors_allowed=result.contactors_allowed,
+            charge_derating=result.charge_derating, discharge_derating=result.discharge_derating,
+        )
+        msg.header.stamp = time_msg(now_s)
+        msg.header.frame_id = self.get_name()
+        msg.faults = [
+            Fault(code=f.code, level=int(f.level), module_id=f.module_id, cell=f.cell,
+                  value=float(f.value), limit=float(f.limit), since=time_msg(f.since_s),
+                  latched=f.latched, description=f.description)
+            for f in result.faults
+        ]
+        self.status_pub.publish(msg)
+        self.sequence += 1
+
+    def publish_diagnostics(self) -> None:
+        if self.last_result is None:
+            return
+        array = DiagnosticArray()
+        array.header.stamp = time_msg(self.now_s())
+        for group in group_summary(self.last_result):
+            status = DiagnosticStatus(
+                level=DIAGNOSTIC_LEVELS[group.level], name=f"bms/safety/{group.group}",
+                message=group.message, hardware_id=self.get_fully_qualified_name())
+            status.values = [KeyValue(key="faults", value=str(len(group.faults)))]
+            array.status.append(status)
+        self.diag_pub.publish(array)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_main(SupervisorNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

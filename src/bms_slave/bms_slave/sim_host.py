@@ -1,0 +1,253 @@
+"""Simulation host: the simulated pack, its current sensor and one slave node per module, in one
+process (ARCHITECTURE.md, Processes: N module nodes without N processes).
+
+The plant node owns simulated time. Each step it advances the physics, publishes ``/clock``,
+then lets each module node and the current sensor node sample when their period is due, in a
+fixed order, so a run with a given seed is reproducible. Simulated time advances at ``speed``
+times real time; the step timer runs on the wall clock, so when the machine cannot keep up the
+simulation slows down instead of skipping samples.
+
+Parameters (of the ``plant`` node; every node of the process sees them):
+  pack (demo)              pack configuration name or path
+  speed (1.0)              simulated seconds per wall second
+  duration (0.0)           simulated seconds to run, then exit 0; 0 = until stopped
+  step_s (0.05)            physics and /clock step
+  sample_period_s (0.1)    AFE sampling period of every module
+  pack_sensor_period_s (0.1)
+  profile (drive)          load: rest, constant, drive, cccv (settable at run time)
+  profile_current_a (0.0)  current of the constant profile, CC current of cccv
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rosgraph_msgs.msg import Clock
+
+from bms_common import topics
+from bms_common.component_info import ComponentAnnouncer, Identity
+from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, run_main
+from bms_common.pack_config import load_pack_config
+from bms_interfaces.msg import ComponentInfo, ContactorCommand, ContactorState, CurrentLimits, PackMeasurement
+from bms_interfaces.srv import InjectFault
+from bms_slave.faults import FaultInjector
+from bms_slave.module_node import ModuleNode, stamp_msg
+from bms_slave.pack_sensor import PackSensorBackend
+from bms_slave.plant import PROFILE_NAMES, PackPlant
+from bms_slave.sim_afe import SimulatedAfe
+from bms_slave.sim_pack_sensor import SimulatedPackSensor
+
+SIM_CONTACTOR_COILS = "/sim/contactor_coils"  # ContactorCommand: coil outputs of the contactor driver
+SIM_CONTACTOR_FEEDBACK = "/sim/contactor_feedback"  # ContactorState: auxiliary contacts
+SIM_PACK_TRUTH = "/sim/pack_truth"  # PackMeasurement: true current and voltages
+
+
+def inject_fault_service(node: Node, injector: FaultInjector) -> None:
+    """Offer ``~/inject_fault`` on a simulated node, backed by its fault injector."""
+
+    def handle(request: InjectFault.Request, response: InjectFault.Response) -> InjectFault.Response:
+        response.success, response.message = injector.handle(
+            request.fault, request.module_id, request.cell, request.magnitude, request.clear)
+        if response.success:
+            node.get_logger().info(f"inject_fault: {response.message}")
+        else:
+            node.get_logger().warning(f"inject_fault refused: {response.message}")
+        return response
+
+    node.create_service(InjectFault, topics.INJECT_FAULT, handle)
+
+
+class CurrentSensorNode(BmsLifecycleNode):
+    """Publishes the pack sensor's samples as PackMeasurement."""
+
+    def __init__(self, backend: PackSensorBackend, hardware_id: str, namespace: str = "/bms") -> None:
+        super().__init__("current_sensor", Identity(
+            kind=ComponentInfo.KIND_CURRENT_SENSOR, implementation="bms_slave.current_sensor",
+            hardware_id=hardware_id), namespace=namespace)
+        self.backend = backend
+        self.sequence = 0
+        self.active = False
+        self._publisher = None
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._publisher = self.create_lifecycle_publisher(
+            PackMeasurement, topics.PACK_MEASUREMENT.name, topics.RELIABLE)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = True
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = False
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.destroy_lifecycle_publisher(self._publisher)
+        self._publisher = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def sample(self) -> None:
+        if not self.active:
+            return
+        reading = self.backend.read()
+        msg = PackMeasurement(
+            sequence=self.sequence, current_a=reading.current_a, pack_voltage_v=reading.pack_voltage_v,
+            dc_link_voltage_v=reading.dc_link_voltage_v,
+            insulation_resistance_ohm=reading.insulation_resistance_ohm, hvil_closed=reading.hvil_closed,
+        )
+        msg.header.stamp = stamp_msg(reading.stamp_s)
+        msg.header.frame_id = "current_sensor"
+        self._publisher.publish(msg)
+        self.sequence += 1
+
+
+class PlantNode(Node):
+    """The simulated world: physics, load, HV circuit, and the simulation clock."""
+
+    def __init__(self, stop: threading.Event, namespace: str = "/bms") -> None:
+        super().__init__("plant", namespace=namespace)
+        self.stop = stop
+        declare = self.declare_parameter
+        self.pack = load_pack_config(str(declare("pack", "demo").value))
+        self.speed = float(declare("speed", 1.0).value)
+        self.duration_s = float(declare("duration", 0.0).value)
+        self.step_s = float(declare("step_s", 0.05).value)
+        self.sample_period_s = float(declare("sample_period_s", 0.1).value)
+        self.pack_sensor_period_s = float(declare("pack_sensor_period_s", 0.1).value)
+        if self.speed <= 0 or self.step_s <= 0 or self.sample_period_s < self.step_s:
+            raise ValueError(
+                f"plant: need speed > 0, step_s > 0 and sample_period_s >= step_s, got speed={self.speed}, "
+                f"step_s={self.step_s}, sample_period_s={self.sample_period_s}")
+        self.plant = PackPlant(self.pack)
+        self._set_profile(str(declare("profile", "drive").value),
+                          float(declare("profile_current_a", 0.0).value))
+        self.add_on_set_parameters_callback(self._on_parameters)
+        self.announcer = ComponentAnnouncer(self, Identity(
+            kind=ComponentInfo.KIND_SIMULATION, implementation="bms_slave.plant", hardware_id="sim"))
+
+        self.afes = {m: SimulatedAfe.create(self.plant, self.pack, self.plant.sim, m)
+                     for m in range(self.pack.modules)}
+        self.pack_sensor = SimulatedPackSensor(self.plant, self.plant.sim)
+        self.injector = FaultInjector(self.pack, plant=self.plant)
+        inject_fault_service(self, self.injector)
+
+        self.clock_pub = self.create_publisher(Clock, "/clock", 10)
+        self.truth_pub = self.create_publisher(PackMeasurement, SIM_PACK_TRUTH, topics.RELIABLE)
+        self.feedback_pub = self.create_publisher(ContactorState, SIM_CONTACTOR_FEEDBACK, topics.LATCHED)
+        self.create_subscription(ContactorCommand, SIM_CONTACTOR_COILS, self._on_coils, topics.RELIABLE)
+        self.create_subscription(CurrentLimits, topics.CURRENT_LIMITS.name, self._on_limits, topics.RELIABLE)
+
+        self.modules: list[ModuleNode] = []
+        self.current_sensor: CurrentSensorNode | None = None
+        self.steps = 0
+        self._samples_every = round(self.sample_period_s / self.step_s)
+        self._pack_sensor_every = max(1, round(self.pack_sensor_period_s / self.step_s))
+        self._feedback_every = max(1, round(0.1 / self.step_s))
+        self._last_feedback: tuple[bool, bool, bool] | None = None
+        self.wall_start = time.monotonic()
+        self._timer = self.create_timer(self.step_s / self.speed, self.step)
+
+    def _set_profile(self, name: str, current_a: float) -> None:
+        if name not in PROFILE_NAMES:
+            raise ValueError(f"plant: profile must be one of {', '.join(PROFILE_NAMES)}, got {name!r}")
+        self.plant.set_profile(self.plant.make_profile(name, current_a))
+        self.profile_name, self.profile_current_a = name, current_a
+
+    def _on_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        name, current = self.profile_name, self.profile_current_a
+        for param in params:
+            if param.name == "profile":
+                name = str(param.value)
+            elif param.name == "profile_current_a":
+                current = float(param.value)
+            elif param.name in ("pack", "speed", "duration", "step_s", "sample_period_s",
+                                "pack_sensor_period_s"):
+                return SetParametersResult(successful=False, reason=f"{param.name} is fixed at start")
+        try:
+            self._set_profile(name, current)
+        except ValueError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def _on_coils(self, msg: ContactorCommand) -> None:
+        self.plant.hv.command_contactors(msg.main_plus, msg.main_minus, msg.precharge)
+
+    def _on_limits(self, msg: CurrentLimits) -> None:
+        try:
+            self.plant.set_current_limits(msg.max_charge_current_a, msg.max_discharge_current_a)
+        except ValueError as exc:
+            self.get_logger().error(f"current_limits ignored: {exc}", throttle_duration_sec=5.0)
+
+    def step(self) -> None:
+        plant = self.plant
+        plant.step(self.step_s)
+        self.steps += 1
+        now_s = plant.time_s
+        self.clock_pub.publish(Clock(clock=stamp_msg(now_s)))
+        if self.steps % self._samples_every == 0:
+            for module in self.modules:
+                module.sample(now_s)
+        if self.steps % self._pack_sensor_every == 0:
+            if self.current_sensor is not None:
+                self.current_sensor.sample()
+            truth = plant.pack_truth()
+            msg = PackMeasurement(
+                sequence=self.steps, current_a=truth.current_a, pack_voltage_v=truth.pack_voltage_v,
+                dc_link_voltage_v=truth.dc_link_voltage_v,
+                insulation_resistance_ohm=truth.insulation_resistance_ohm, hvil_closed=truth.hvil_closed)
+            msg.header.stamp = stamp_msg(now_s)
+            msg.header.frame_id = "plant"
+            self.truth_pub.publish(msg)
+        self._publish_feedback(now_s)
+        if self.duration_s > 0 and now_s >= self.duration_s - 1e-9:
+            wall = time.monotonic() - self.wall_start
+            self.get_logger().info(
+                f"simulated {now_s:.1f} s in {wall:.1f} s wall: {now_s / max(wall, 1e-9):.1f}x real time")
+            self.destroy_timer(self._timer)
+            self.stop.set()
+
+    def _publish_feedback(self, now_s: float) -> None:
+        hv = self.plant.hv
+        fb = hv.feedback()
+        closed = (fb.main_plus, fb.main_minus, fb.precharge)
+        if closed == self._last_feedback and self.steps % self._feedback_every:
+            return
+        self._last_feedback = closed
+        coils = hv.commanded
+        msg = ContactorState(
+            main_plus_commanded=coils.main_plus, main_minus_commanded=coils.main_minus,
+            precharge_commanded=coils.precharge, main_plus_closed=fb.main_plus,
+            main_minus_closed=fb.main_minus, precharge_closed=fb.precharge,
+            feedback_mismatch=(coils.main_plus, coils.main_minus, coils.precharge) != closed,
+        )
+        msg.header.stamp = stamp_msg(now_s)
+        msg.header.frame_id = "plant"
+        self.feedback_pub.publish(msg)
+
+
+def build(stop: threading.Event) -> list[Node]:
+    plant_node = PlantNode(stop)
+    namespace = plant_node.get_namespace()
+    for module_id, afe in plant_node.afes.items():
+        node = ModuleNode(module_id, afe, self_timed=False, namespace=namespace)
+        inject_fault_service(node, FaultInjector(plant_node.pack, afes={module_id: afe}))
+        plant_node.modules.append(node)
+    sensor = CurrentSensorNode(plant_node.pack_sensor, "sim-current-sensor", namespace)
+    inject_fault_service(sensor, FaultInjector(plant_node.pack, pack_sensor=plant_node.pack_sensor))
+    plant_node.current_sensor = sensor
+    return [plant_node, *plant_node.modules, sensor]
+
+
+def main(args: list[str] | None = None) -> int:
+    stop = threading.Event()
+    return run_main(lambda: build(stop), args, stop=stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
