@@ -57,7 +57,8 @@ class CellParameters:
     """ECM parameters of one cell type; the estimator copies them to every cell."""
 
     chemistry: str
-    capacity_ah: float
+    nominal_capacity_ah: float  # the datasheet (rated) capacity
+    capacity_ah: float  # the measured capacity of the reference cell
     r0_ohm: float
     r1_ohm: float
     tau1_s: float
@@ -75,6 +76,7 @@ def default_parameters(chemistry: str) -> CellParameters:
         raise ValueError(f"no ECM parameters for chemistry {chemistry!r}; known: {known}") from None
     return CellParameters(
         chemistry=chemistry.upper(),
+        nominal_capacity_ah=table["nominal_capacity_ah"],
         capacity_ah=table["capacity_ah"],
         r0_ohm=table["r0_ohm"],
         r1_ohm=table["r1_ohm"],
@@ -85,13 +87,14 @@ def default_parameters(chemistry: str) -> CellParameters:
     )
 
 
-def scaled_to_capacity(params: CellParameters, capacity_ah: float) -> CellParameters:
-    """The same chemistry in a cell of another size: resistances scale inversely with capacity
-    (more electrode area in parallel), time constants and OCV stay."""
-    ratio = params.capacity_ah / capacity_ah
+def scaled_to_capacity(params: CellParameters, nominal_capacity_ah: float) -> CellParameters:
+    """The same chemistry in a cell of another rated size: capacity scales with the rating,
+    resistances inversely (more electrode area in parallel); time constants and OCV stay."""
+    ratio = params.nominal_capacity_ah / nominal_capacity_ah
     return CellParameters(
         chemistry=params.chemistry,
-        capacity_ah=capacity_ah,
+        nominal_capacity_ah=nominal_capacity_ah,
+        capacity_ah=params.capacity_ah / ratio,
         r0_ohm=params.r0_ohm * ratio,
         r1_ohm=params.r1_ohm * ratio,
         tau1_s=params.tau1_s,

@@ -7,6 +7,7 @@ parameter sets; ocv_v is on a uniform SOC grid from 0 to 1.
 CELLS = {
     "NMC": {
         "source": "Chen2020",
+        "nominal_capacity_ah": 5,
         "capacity_ah": 5.14355,
         "r0_ohm": 0.0251881,
         "r1_ohm": 0.010933,
@@ -17,6 +18,7 @@ CELLS = {
     },
     "LFP": {
         "source": "Prada2013",
+        "nominal_capacity_ah": 2.3,
         "capacity_ah": 2.28459,
         "r0_ohm": 0.0317501,
         "r1_ohm": 0.00457562,

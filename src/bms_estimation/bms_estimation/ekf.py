@@ -22,11 +22,12 @@ SOC, V1, V2, P00, P01, P02, P11, P12, P22 = range(9)
 R0, R0_VAR, CAP, CAP_VAR = range(9, 13)
 WIN_SOC, WIN_VAR, WIN_AH = range(13, 16)  # capacity window: SOC, its variance, charge since
 PREV_V, PREV_I, PREV_EMF = range(16, 19)  # last measured voltage, current, model EMF
-STATE_ROWS = 19
+REST_S = 19  # time since the current was last above the rest threshold
+STATE_ROWS = 20
 STATE_NAMES = (
     "soc", "v1_v", "v2_v", "p00", "p01", "p02", "p11", "p12", "p22", "r0_ohm", "r0_var",
     "capacity_ah", "capacity_var", "window_soc", "window_var", "window_ah",
-    "prev_voltage_v", "prev_current_a", "prev_emf_v",
+    "prev_voltage_v", "prev_current_a", "prev_emf_v", "rest_s",
 )
 
 # Rows of the per-step coefficient array (depend on dt and each cell's time constants).
@@ -40,17 +41,22 @@ class FilterTuning:
 
     voltage_noise_v: float = 0.002  # AFE measurement noise (1 sigma)
     model_error_v: float = 0.004  # ECM error at rest: OCV fit, unmodelled diffusion
-    model_error_v_per_c: float = 0.012  # extra ECM error per C of current (dynamics, nonlinearity)
+    model_error_v_per_c: float = 0.01  # extra ECM error per C of current (nonlinear R0)
+    # The ECM's polarisation (v1 + v2) stands for diffusion, which it reproduces only roughly:
+    # the longer and harder the current, the larger the error, and the slower it fades at rest.
+    model_error_per_polarisation: float = 1.0
     flat_slope_v: float = 0.15  # OCV slope (V per unit SOC) below which voltage is de-weighted
     current_noise_a: float = 0.05  # current sensor offset (1 sigma)
     current_gain_error: float = 0.005  # current sensor gain error (fraction)
-    current_error_time_s: float = 600.0  # how long a current error persists (bias, not white)
+    current_error_time_s: float = 60.0  # how long a current error persists (bias, not white)
     rc_noise_v2_per_s: float = 1e-8  # process noise of the RC voltages
     r0_noise_ohm2_per_s: float = 1e-12  # how fast R0 may move (temperature, ageing)
     r0_measurement_v: float = 0.003  # noise of one R0 sample dV - R0 dI
     r0_min_current_step_a: float = 0.0  # smallest current step that teaches R0 (0: C/5)
     capacity_noise_ah2_per_s: float = 1e-10  # how fast capacity may move (ageing)
     capacity_window: float = 0.15  # charge, as a fraction of capacity, per capacity sample
+    rest_current_c: float = 0.05  # below this C-rate the cell is resting
+    rest_time_s: float = 600.0  # capacity samples start and end after this long at rest
     nominal_capacity_ah: float = 1.0  # for C-rates and the learning bounds
     r0_min_ohm: float = 0.0
     r0_max_ohm: float = 1.0
@@ -67,8 +73,9 @@ class FilterTuning:
 
 
 TUNING_FIELDS = tuple(FilterTuning.__dataclass_fields__)
-(T_VNOISE, T_MODEL, T_MODEL_PER_C, T_FLAT, T_INOISE, T_IGAIN, T_ITIME, T_RC, T_R0_Q, T_R0_MEAS,
- T_R0_DI, T_CAP_Q, T_CAP_WIN, T_NOMINAL_AH, T_R0_MIN, T_R0_MAX, T_LEARN_R0, T_LEARN_CAP) = range(18)
+(T_VNOISE, T_MODEL, T_MODEL_PER_C, T_MODEL_POL, T_FLAT, T_INOISE, T_IGAIN, T_ITIME, T_RC, T_R0_Q,
+ T_R0_MEAS, T_R0_DI, T_CAP_Q, T_CAP_WIN, T_REST_C, T_REST_S, T_NOMINAL_AH, T_R0_MIN, T_R0_MAX, T_LEARN_R0,
+ T_LEARN_CAP) = range(21)
 
 
 def rc_coefficients(tau1_s: np.ndarray, r1_ohm: np.ndarray, tau2_s: np.ndarray, r2_ohm: np.ndarray,

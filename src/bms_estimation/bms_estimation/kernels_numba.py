@@ -23,6 +23,7 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, ocv_v, ocv_slope_v): 
     soc_q_scale = tuning[ekf.T_ITIME] / dt_s
     flat2 = tuning[ekf.T_FLAT] * tuning[ekf.T_FLAT]
     r0_meas_var = tuning[ekf.T_R0_MEAS] * tuning[ekf.T_R0_MEAS]
+    rest_a = tuning[ekf.T_REST_C] * tuning[ekf.T_NOMINAL_AH]
     for n in numba.prange(state.shape[1]):
         i_a = current_a[n]
         cap = state[ekf.CAP, n]
@@ -43,6 +44,7 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, ocv_v, ocv_slope_v): 
         r0 = state[ekf.R0, n]
         r0_var = state[ekf.R0_VAR, n] + tuning[ekf.T_R0_Q] * dt_s
         window_ah = state[ekf.WIN_AH, n] + i_a * dt_s / 3600.0
+        rest_s = state[ekf.REST_S, n] + dt_s if abs(i_a) < rest_a else 0.0
         y = voltage_v[n]
         if y == y:
             # Update with the scalar voltage measurement.
@@ -52,7 +54,8 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, ocv_v, ocv_slope_v): 
             h = slope * segments
             emf = ocv_v[j] + (position - j) * slope + v1 + v2
             e = y - emf - r0 * i_a
-            model_v = tuning[ekf.T_MODEL] + tuning[ekf.T_MODEL_PER_C] * abs(i_a) / tuning[ekf.T_NOMINAL_AH]
+            model_v = (tuning[ekf.T_MODEL] + tuning[ekf.T_MODEL_PER_C] * abs(i_a) / tuning[ekf.T_NOMINAL_AH]
+                       + tuning[ekf.T_MODEL_POL] * abs(v1 + v2))
             rm = voltage_var + model_v * model_v * (1.0 + flat2 / (h * h + 1e-12))
             ph0 = p00 * h + p01 + p02
             ph1 = p01 * h + p11 + p12
@@ -86,10 +89,11 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, ocv_v, ocv_slope_v): 
         else:
             state[ekf.PREV_V, n] = np.nan
         cap_var = state[ekf.CAP_VAR, n] + tuning[ekf.T_CAP_Q] * dt_s
-        if abs(window_ah) >= tuning[ekf.T_CAP_WIN] * cap:
+        if rest_s >= tuning[ekf.T_REST_S] and abs(window_ah) >= tuning[ekf.T_CAP_WIN] * cap:
             d_soc = soc - state[ekf.WIN_SOC, n]
             if tuning[ekf.T_LEARN_CAP] != 0.0 and d_soc * window_ah > 0.0:
-                # Capacity = charge / SOC change, weighted by the SOC uncertainty at both ends.
+                # Between two rests (where the SOC is best known): capacity = charge / SOC change,
+                # weighted by the SOC uncertainty at both ends.
                 c_obs = window_ah / d_soc
                 obs_var = c_obs * c_obs * (p00 + state[ekf.WIN_VAR, n]) / (d_soc * d_soc)
                 kc = cap_var / (cap_var + obs_var)
@@ -113,6 +117,7 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, ocv_v, ocv_slope_v): 
         state[ekf.CAP, n] = cap
         state[ekf.CAP_VAR, n] = cap_var
         state[ekf.WIN_AH, n] = window_ah
+        state[ekf.REST_S, n] = rest_s
 
 
 def step(state: np.ndarray, coef: np.ndarray, current_a: np.ndarray, voltage_v: np.ndarray, dt_s: float,

@@ -10,11 +10,13 @@ predict
     for T = current_error_time_s rather than as white noise)
 update, only where y is finite
     H = [docv/dsoc, 1, 1],  e = y - ocv(soc) - v1 - v2 - r0 i
-    Rm = sig_v^2 + m^2 (1 + s_flat^2 / H0^2),  m = model_error + model_error_per_c |i| / C_nom
+    Rm = sig_v^2 + m^2 (1 + s_flat^2 / H0^2),
+    m = model_error + model_error_per_c |i| / C_nom + model_error_per_polarisation |v1 + v2|
     S = H P H' + Rm,  K = P H' / S,  x += K e,  P -= (P H')(P H')' / S
 R0, scalar Kalman filter on consecutive samples with a current step |di| >= threshold
     (y - y_prev) - (emf - emf_prev) = r0 di + noise
-capacity, scalar Kalman filter, one sample per window of charge |Ah| >= w C
+capacity, scalar Kalman filter, one sample per window of charge |Ah| >= w C that ends after
+    rest_time_s at rest (where the SOC is known best)
     C_obs = Ah / dsoc, var = C_obs^2 (P00 + P00_window_start) / dsoc^2
 
 Cells are processed in chunks that fit the CPU cache, which roughly halves the time per cell at
@@ -65,6 +67,7 @@ def _step_chunk(state, coef, i_a, y, dt_s, tuning, ocv_v, ocv_slope_v) -> None:
     r0 = state[ekf.R0]
     r0_var = state[ekf.R0_VAR] + tuning[ekf.T_R0_Q] * dt_s
     window_ah = state[ekf.WIN_AH] + i_a * dt_s / 3600.0
+    rest_s = np.where(abs_i < tuning[ekf.T_REST_C] * tuning[ekf.T_NOMINAL_AH], state[ekf.REST_S] + dt_s, 0.0)
 
     # Update; an unmeasured cell gets a zero gain, which leaves it as predicted.
     measured = y == y
@@ -74,7 +77,8 @@ def _step_chunk(state, coef, i_a, y, dt_s, tuning, ocv_v, ocv_slope_v) -> None:
     h = slope * segments
     emf = ocv_v[j] + (position - j) * slope + v1 + v2
     e = np.where(measured, y - emf - r0 * i_a, 0.0)
-    model_v = tuning[ekf.T_MODEL] + tuning[ekf.T_MODEL_PER_C] * abs_i / tuning[ekf.T_NOMINAL_AH]
+    model_v = (tuning[ekf.T_MODEL] + tuning[ekf.T_MODEL_PER_C] * abs_i / tuning[ekf.T_NOMINAL_AH]
+               + tuning[ekf.T_MODEL_POL] * np.abs(v1 + v2))
     rm = voltage_var + model_v * model_v * (1.0 + flat2 / (h * h + 1e-12))
     ph0 = p00 * h + p01 + p02
     ph1 = p01 * h + p11 + p12
@@ -109,7 +113,7 @@ def _step_chunk(state, coef, i_a, y, dt_s, tuning, ocv_v, ocv_slope_v) -> None:
     state[ekf.PREV_EMF] = np.where(measured, emf_post, state[ekf.PREV_EMF])
 
     cap_var = state[ekf.CAP_VAR] + tuning[ekf.T_CAP_Q] * dt_s
-    window_done = np.abs(window_ah) >= tuning[ekf.T_CAP_WIN] * cap
+    window_done = (rest_s >= tuning[ekf.T_REST_S]) & (np.abs(window_ah) >= tuning[ekf.T_CAP_WIN] * cap)
     if window_done.any():
         d_soc = soc - state[ekf.WIN_SOC]
         learn = window_done & (d_soc * window_ah > 0.0) & (tuning[ekf.T_LEARN_CAP] != 0.0)
@@ -127,3 +131,4 @@ def _step_chunk(state, coef, i_a, y, dt_s, tuning, ocv_v, ocv_slope_v) -> None:
     state[ekf.SOC], state[ekf.V1], state[ekf.V2] = soc, v1, v2
     state[ekf.P00], state[ekf.P01], state[ekf.P02], state[ekf.P11], state[ekf.P12], state[ekf.P22] = p00, p01, p02, p11, p12, p22
     state[ekf.R0], state[ekf.R0_VAR], state[ekf.CAP], state[ekf.CAP_VAR], state[ekf.WIN_AH] = r0, r0_var, cap, cap_var, window_ah
+    state[ekf.REST_S] = rest_s

@@ -49,7 +49,8 @@ def filterpy_reference(est: Estimator, soc0: np.ndarray, current_a: np.ndarray,
             y = voltage_v[k, cell]
             if np.isfinite(y):
                 slope = float(ocv.slope_v_per_soc(kf.x[0, 0]))
-                model_v = t.model_error_v + t.model_error_v_per_c * abs(i_a) / t.nominal_capacity_ah
+                model_v = (t.model_error_v + t.model_error_v_per_c * abs(i_a) / t.nominal_capacity_ah
+                           + t.model_error_per_polarisation * abs(kf.x[1, 0] + kf.x[2, 0]))
                 r_v2 = t.voltage_noise_v**2 + model_v**2 * (1.0 + t.flat_slope_v**2 / (slope**2 + 1e-12))
                 kf.update(
                     np.array([[y]]),

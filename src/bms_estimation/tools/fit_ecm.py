@@ -121,6 +121,7 @@ def main() -> None:
         lines += [
             f'    "{chemistry.upper()}": {{',
             f'        "source": "{data["parameter_set"]}",',
+            f'        "nominal_capacity_ah": {float(data["nominal_capacity_ah"]):.5g},',
             f'        "capacity_ah": {capacity_ah:.5f},',
             f'        "r0_ohm": {r0:.6g},',
             f'        "r1_ohm": {r1:.6g},',
