@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from bms_tools.launcher.command import add_parser as add_launch_parser
+
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -25,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     version = sub.add_parser("version", help="print the package and interface versions")
     version.set_defaults(handler=_version)
+    add_launch_parser(sub)
     return parser
 
 

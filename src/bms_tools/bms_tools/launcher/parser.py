@@ -1,0 +1,232 @@
+"""Reads ROS 2 XML launch files (the launch_xml frontend) into the processes they start.
+
+Semantics follow launch / launch_ros on Jazzy for the vocabulary in docs/launch.md:
+- ``<arg>`` keeps a value that is already set (command line, ``<include>`` argument, an outer
+  file) and otherwise takes its default; without a default it is required.
+- ``<group>`` is scoped: args, lets and pushed namespaces inside it do not leak out.
+- ``<include>`` is not scoped (Jazzy's IncludeLaunchDescription is not): what the included file
+  sets stays set; wrap it in a ``<group>`` to contain it. ``$(dirname)`` is the included file's.
+Anything outside that vocabulary is an error naming the file and line, so a misspelt attribute
+cannot be silently ignored.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bms_tools.launcher.errors import LaunchError, Location
+from bms_tools.launcher.model import NodeAction, join_namespace
+from bms_tools.launcher.substitutions import Scope, as_bool, substitute
+from bms_tools.launcher.xmlreader import Element, read_xml
+
+_CONDITIONS = {"if", "unless"}
+_PROCESS_ATTRS = {"name", "output", "respawn", "respawn_delay", "args", "launch-prefix", "on_exit"}
+_ATTRS: dict[str, set[str]] = {
+    "arg": {"name", "default", "description"} | _CONDITIONS,
+    "let": {"name", "value"} | _CONDITIONS,
+    "node": {"pkg", "exec", "namespace", "ros_args"} | _PROCESS_ATTRS | _CONDITIONS,
+    "executable": {"cmd"} | _PROCESS_ATTRS | _CONDITIONS,
+    "group": {"scoped"} | _CONDITIONS,
+    "push-ros-namespace": {"namespace"} | _CONDITIONS,
+    "include": {"file"} | _CONDITIONS,
+}
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "arg": ("name",), "let": ("name", "value"), "node": ("pkg", "exec"), "executable": ("cmd",),
+    "push-ros-namespace": ("namespace",), "include": ("file",),
+}
+
+
+@dataclass
+class LaunchPlan:
+    nodes: list[NodeAction] = field(default_factory=list)
+    declared: set[str] = field(default_factory=set)
+
+
+def load(path: Path, arguments: dict[str, str]) -> LaunchPlan:
+    """Resolve ``path`` with command-line ``arguments`` (``name:=value``) into processes."""
+    path = path.resolve()
+    root = read_xml(path)
+    if root.tag != "launch":
+        raise LaunchError(root.where, f"the root element must be <launch>, got <{root.tag}>")
+    _check(root, set())
+    plan = LaunchPlan()
+    scope = Scope(dict(arguments), "", path)
+    _actions(root.children, scope, plan)
+    undeclared = sorted(set(arguments) - plan.declared)
+    if undeclared:
+        raise LaunchError(Location(path, root.where.line),
+                          f"argument(s) {', '.join(undeclared)} given on the command line but not declared "
+                          f"by this launch file; declared: {', '.join(sorted(plan.declared)) or 'none'}")
+    return plan
+
+
+def _check(element: Element, allowed: set[str]) -> None:
+    unknown = sorted(set(element.attrs) - allowed)
+    if unknown:
+        raise LaunchError(element.where, f"<{element.tag}> has no attribute '{unknown[0]}'; "
+                                         f"allowed: {', '.join(sorted(allowed)) or 'none'}")
+    missing = [a for a in _REQUIRED.get(element.tag, ()) if a not in element.attrs]
+    if missing:
+        raise LaunchError(element.where, f"<{element.tag}> needs attribute '{missing[0]}'")
+
+
+def _actions(elements: list[Element], scope: Scope, plan: LaunchPlan) -> None:
+    for element in elements:
+        if element.tag not in _ATTRS:
+            raise LaunchError(element.where, f"unknown tag <{element.tag}>; known: "
+                                             f"{', '.join(sorted(_ATTRS))}")
+        _check(element, _ATTRS[element.tag])
+        if not _condition_holds(element, scope):
+            continue
+        handler = _HANDLERS[element.tag]
+        handler(element, scope, plan)
+
+
+def _condition_holds(element: Element, scope: Scope) -> bool:
+    if "if" in element.attrs and "unless" in element.attrs:
+        raise LaunchError(element.where, f"<{element.tag}> may have 'if' or 'unless', not both")
+    for attr, wanted in (("if", True), ("unless", False)):
+        if attr in element.attrs:
+            value = substitute(element.attrs[attr], scope, element.where)
+            return as_bool(value, element.where, f"condition {attr}={element.attrs[attr]!r}") == wanted
+    return True
+
+
+def _no_children(element: Element) -> None:
+    if element.children:
+        child = element.children[0]
+        raise LaunchError(child.where, f"<{element.tag}> takes no child elements, got <{child.tag}>")
+
+
+def _arg(element: Element, scope: Scope, plan: LaunchPlan) -> None:
+    _no_children(element)
+    name = substitute(element.attrs["name"], scope, element.where)
+    plan.declared.add(name)
+    if name in scope.configurations:
+        return
+    if "default" not in element.attrs:
+        raise LaunchError(element.where, f"argument '{name}' is required (it has no default): "
+                                         f"pass {name}:=VALUE")
+    scope.configurations[name] = substitute(element.attrs["default"], scope, element.where)
+
+
+def _let(element: Element, scope: Scope, plan: LaunchPlan) -> None:
+    _no_children(element)
+    name = substitute(element.attrs["name"], scope, element.where)
+    scope.configurations[name] = substitute(element.attrs["value"], scope, element.where)
+
+
+def _group(element: Element, scope: Scope, plan: LaunchPlan) -> None:
+    scoped = as_bool(substitute(element.attrs.get("scoped", "true"), scope, element.where),
+                     element.where, "scoped")
+    inner = scope.child() if scoped else scope
+    _actions(element.children, inner, plan)
+
+
+def _push_namespace(element: Element, scope: Scope, plan: LaunchPlan) -> None:
+    _no_children(element)
+    scope.namespace = join_namespace(scope.namespace, substitute(element.attrs["namespace"], scope,
+                                                                 element.where))
+
+
+def _include(element: Element, scope: Scope, plan: LaunchPlan) -> None:
+    target = Path(substitute(element.attrs["file"], scope, element.where))
+    if not target.is_absolute():
+        target = scope.file.parent / target
+    passed: dict[str, Location] = {}
+    for child in element.children:
+        if child.tag != "arg":
+            raise LaunchError(child.where, f"<include> takes only <arg name value> children, got <{child.tag}>")
+        _check(child, {"name", "value"})
+        if "value" not in child.attrs:
+            raise LaunchError(child.where, "<arg> inside <include> needs attribute 'value'")
+        name = substitute(child.attrs["name"], scope, child.where)
+        scope.configurations[name] = substitute(child.attrs["value"], scope, child.where)
+        passed[name] = child.where
+    root = read_xml(target.resolve())
+    if root.tag != "launch":
+        raise LaunchError(root.where, f"the root element must be <launch>, got <{root.tag}>")
+    _check(root, set())
+    included = LaunchPlan(plan.nodes)
+    outer_file = scope.file
+    scope.file = target.resolve()
+    try:
+        _actions(root.children, scope, included)
+    finally:
+        scope.file = outer_file
+    for name, where in passed.items():
+        if name not in included.declared:
+            raise LaunchError(where, f"argument '{name}' is not declared by {target}; declared: "
+                                     f"{', '.join(sorted(included.declared)) or 'none'}")
+    plan.declared |= included.declared
+
+
+def _process(element: Element, scope: Scope, plan: LaunchPlan) -> None:
+    attrs = {key: substitute(value, scope, element.where) for key, value in element.attrs.items()
+             if key not in _CONDITIONS}
+    where = element.where
+    on_exit = attrs.get("on_exit")
+    if on_exit not in (None, "shutdown"):
+        raise LaunchError(where, f"on_exit supports only 'shutdown', got {on_exit!r}")
+    output = attrs.get("output", "log")
+    if output not in ("screen", "log", "both"):
+        raise LaunchError(where, f"output must be screen, log or both, got {output!r}")
+    try:
+        respawn_delay_s = float(attrs.get("respawn_delay", "0"))
+    except ValueError:
+        raise LaunchError(where, f"respawn_delay must be a number of seconds, got "
+                                 f"{attrs['respawn_delay']!r}") from None
+    is_node = element.tag == "node"
+    action = NodeAction(
+        where=where, package=attrs["pkg"] if is_node else None,
+        executable=attrs["exec"] if is_node else attrs["cmd"], name=attrs.get("name"),
+        namespace=join_namespace(scope.namespace, attrs.get("namespace", "")) if is_node else "",
+        args=shlex.split(attrs.get("args", "")), ros_args=shlex.split(attrs.get("ros_args", "")),
+        prefix=shlex.split(attrs.get("launch-prefix", "")), output=output,
+        respawn=as_bool(attrs.get("respawn", "false"), where, "respawn"),
+        respawn_delay_s=respawn_delay_s, shutdown_on_exit=on_exit == "shutdown",
+    )
+    if not is_node:
+        # <executable cmd="prog a b"> runs a command line, not a package's node.
+        command = shlex.split(action.executable)
+        action.executable, action.args = command[0], command[1:] + action.args
+        _no_children(element)
+    for child in element.children:
+        _node_child(child, scope, action)
+    plan.nodes.append(action)
+
+
+def _node_child(child: Element, scope: Scope, action: NodeAction) -> None:
+    _no_children(child)
+    if child.tag == "remap":
+        _check(child, {"from", "to"})
+        if not {"from", "to"} <= set(child.attrs):
+            raise LaunchError(child.where, "<remap> needs attributes 'from' and 'to'")
+        action.remaps.append((substitute(child.attrs["from"], scope, child.where),
+                              substitute(child.attrs["to"], scope, child.where)))
+    elif child.tag == "param":
+        _check(child, {"name", "value", "from"})
+        if "from" in child.attrs:
+            if set(child.attrs) != {"from"}:
+                raise LaunchError(child.where, "<param from=...> takes no 'name' or 'value'")
+            path = Path(substitute(child.attrs["from"], scope, child.where))
+            if not path.is_absolute():
+                path = scope.file.parent / path
+            if not path.is_file():
+                raise LaunchError(child.where, f"parameter file {path} does not exist")
+            action.parameters.append(("file", str(path), ""))
+        elif {"name", "value"} <= set(child.attrs):
+            action.parameters.append(("param", substitute(child.attrs["name"], scope, child.where),
+                                      substitute(child.attrs["value"], scope, child.where)))
+        else:
+            raise LaunchError(child.where, "<param> needs 'name' and 'value', or 'from' (a YAML file)")
+    else:
+        raise LaunchError(child.where, f"<node> takes <param> and <remap> children, got <{child.tag}>")
+
+
+_HANDLERS = {
+    "arg": _arg, "let": _let, "group": _group, "push-ros-namespace": _push_namespace,
+    "include": _include, "node": _process, "executable": _process,
+}
