@@ -2,7 +2,9 @@
 
 Parameters
   node_names (string[])         managed nodes, in bring-up order; relative names resolve in the
-                                manager's namespace (``module_0`` -> ``/bms/module_0``)
+                                manager's namespace (``module_0`` -> ``/bms/module_0``); an entry
+                                ending in ``*`` (``module_*``) stands for one node per module
+  pack ("")                     pack configuration used to expand ``*`` entries
   autostart (bool, true)        configure and activate at start
   service_wait_timeout_s (30)   how long to wait for a node's lifecycle services to appear
   transition_timeout_s (10)     how long one transition may take
@@ -31,6 +33,7 @@ from std_msgs.msg import String
 
 from bms_common import topics
 from bms_common.component_info import ComponentAnnouncer, Identity
+from bms_common.pack_config import load_pack_config
 from bms_interfaces.msg import ComponentInfo
 
 _LABELS = {
@@ -39,6 +42,20 @@ _LABELS = {
     Transition.TRANSITION_DEACTIVATE: "deactivate",
     Transition.TRANSITION_CLEANUP: "cleanup",
 }
+
+
+def expand_node_names(names: list[str], pack_name: str) -> list[str]:
+    """``module_*`` stands for one node per module of the pack (launch XML has no loops)."""
+    expanded: list[str] = []
+    for name in names:
+        if not name.endswith("*"):
+            expanded.append(name)
+            continue
+        if not pack_name:
+            raise ValueError(f"node_names entry {name!r} needs the 'pack' parameter to expand")
+        modules = load_pack_config(pack_name).modules
+        expanded.extend(f"{name[:-1]}{module}" for module in range(modules))
+    return expanded
 
 
 class TransitionFailed(RuntimeError):
@@ -50,7 +67,8 @@ class LifecycleManager(Node):
         super().__init__("lifecycle_manager", **kwargs)
         self.stop = stop or threading.Event()
         names = self.declare_parameter("node_names", [""]).value
-        self.node_names = [n for n in (names or []) if n]
+        pack = str(self.declare_parameter("pack", "").value)
+        self.node_names = expand_node_names([n for n in (names or []) if n], pack)
         self.autostart = bool(self.declare_parameter("autostart", True).value)
         self.service_wait_timeout_s = float(self.declare_parameter("service_wait_timeout_s", 30.0).value)
         self.transition_timeout_s = float(self.declare_parameter("transition_timeout_s", 10.0).value)

@@ -104,6 +104,29 @@ class NodeProcess:
         self.stop(signal.SIGKILL, 5)
 
 
+def executable(package: str, name: str) -> str:
+    """``<prefix>/lib/<package>/<name>``: where launch files find node executables."""
+    from ament_index_python.packages import get_package_prefix
+
+    return str(Path(get_package_prefix(package)) / "lib" / package / name)
+
+
+def start_node(log_dir: Path, package: str, name: str, *ros_args: str, log: str | None = None) -> NodeProcess:
+    """Start a node executable in the /bms namespace with extra ``--ros-args``."""
+    argv = [executable(package, name), "--ros-args", "-r", "__ns:=/bms", *ros_args]
+    return NodeProcess(argv, log_dir / f"{log or name}.log")
+
+
+def params(**values: object) -> list[str]:
+    """``-p key:=value`` arguments; booleans in ROS spelling."""
+    out: list[str] = []
+    for key, value in values.items():
+        if isinstance(value, bool):
+            value = str(value).lower()
+        out += ["-p", f"{key}:={value}"]
+    return out
+
+
 class RosHarness:
     """A test-side node spinning in a background thread, with thread-safe message capture."""
 
