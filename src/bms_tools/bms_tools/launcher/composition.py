@@ -34,16 +34,19 @@ def isolated(nodes: list[NodeAction]) -> list[ProcessSpec]:
 def composed(nodes: list[NodeAction]) -> list[ProcessSpec]:
     specs: list[ProcessSpec] = []
     members: list[tuple[NodeAction, str]] = []
+    container_at = 0  # the container starts where its first member would have, keeping file order
     for node in nodes:
         module = composable_module(node)
         if module is None:
             specs.append(_own_process(node))
-        else:
-            members.append((node, module))
+            continue
+        if not members:
+            container_at = len(specs)
+        members.append((node, module))
     if len(members) == 1:
-        specs.append(_own_process(members[0][0]))
+        specs.insert(container_at, _own_process(members[0][0]))
     elif members:
-        specs.append(_container(members))
+        specs.insert(container_at, _container(members))
     return specs
 
 
