@@ -181,6 +181,7 @@ class Runner:
             self.say("stopping the lifecycle manager first (it deactivates and cleans up the nodes)")
             self._signal(managers, signal.SIGINT)
             self._wait(managers, self.timeouts.manager_s)
+            self._report_ended(managers)
         everything = self._processes
         self._signal(everything, signal.SIGINT)
         if not self._wait(everything, self.timeouts.sigint_s):
@@ -190,6 +191,12 @@ class Runner:
         for running in self._processes:
             if running.proc is not None:
                 running.proc.wait()
+        self._report_ended(self._processes)
+
+    def _report_ended(self, group: list[_Running]) -> None:
+        for running in group:
+            if running.proc is not None and running.proc.poll() is not None:
+                if running.reader:
+                    running.reader.join(timeout=2.0)
                 self.say(f"{running.spec.label}: exited with code {running.proc.returncode}")
-            if running.reader:
-                running.reader.join(timeout=2.0)
+                running.proc = None
