@@ -14,5 +14,8 @@ setup(
     install_requires=["setuptools"],
     zip_safe=False,
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "master = bms_master.master_node:main",
+        "contactor = bms_master.contactor_node:main",
+    ]},
 )

@@ -68,9 +68,15 @@ class ContactorLogic:
         self._allowed = contactors_allowed
         self._safety_time_s = now_s
 
-    def step(self, now_s: float, feedback: ContactorSet | None) -> ContactorLogicOutput:
-        """Coil outputs at now_s; feedback is the auxiliary contacts (None when not available)."""
-        fresh = now_s - self._safety_time_s <= self.config.safety_timeout_s
+    def step(self, now_s: float, feedback: ContactorSet | None,
+             delivery_grace: bool = False) -> ContactorLogicOutput:
+        """Coil outputs at now_s; feedback is the auxiliary contacts (None when not available).
+
+        ``delivery_grace``: the status is old on the node's clock but not on the wall clock. A
+        simulation running faster than real time magnifies delivery delays by its speed factor;
+        the node grants this grace so a late message is not mistaken for a silent supervisor.
+        """
+        fresh = now_s - self._safety_time_s <= self.config.safety_timeout_s or delivery_grace
         self._blocked &= self._command
         if not fresh or self._level is SafetyLevel.FAULT:
             reason = OpenReason.SAFETY_SILENT if not fresh else OpenReason.SAFETY_FAULT

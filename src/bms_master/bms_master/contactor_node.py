@@ -1,0 +1,141 @@
+"""Contactor node: the independent second path from the safety supervisor to the contactors.
+
+It executes the master's ContactorCommand only while the latest SafetyStatus is fresh and allows
+it, and opens every contactor at once on FAULT or when the supervisor falls silent, whatever the
+master says (bms_master.contactor_logic). It reacts on every SafetyStatus and command as it
+arrives, and checks freshness and feedback on a timer. ContactorState is published on change and
+at ``publish_period_s``.
+
+Parameters: backend (sim), safety_timeout_s (0.5), mismatch_debounce_s (0.1), check_period_s
+(0.02), publish_period_s (0.1), autostart. Freshness counts on the node's clock (sim time in
+simulation) with a grace of ``safety_timeout_s`` on the wall clock, so a simulation that runs
+faster than real time does not open the pack on delivery delays that the speed-up magnifies.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from bms_common import topics
+from bms_common.component_info import Identity
+from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, run_main
+from bms_interfaces.msg import ComponentInfo, ContactorCommand, ContactorState, SafetyStatus
+from bms_master.contactor_hw import ContactorBackend
+from bms_master.contactor_logic import ContactorLogic, ContactorLogicConfig, ContactorLogicOutput
+from bms_master.enums import SafetyLevel
+from bms_master.state_machine import ContactorSet
+
+SIM_CONTACTOR_COILS = "/sim/contactor_coils"
+SIM_CONTACTOR_FEEDBACK = "/sim/contactor_feedback"
+
+
+class SimulatedContactors(ContactorBackend):
+    """Drives the simulated plant's contactors through /sim topics (docs/simulation.md)."""
+
+    def __init__(self, node: BmsLifecycleNode) -> None:
+        self._coils = node.create_publisher(ContactorCommand, SIM_CONTACTOR_COILS, topics.RELIABLE)
+        self._feedback: ContactorSet | None = None
+        node.create_subscription(ContactorState, SIM_CONTACTOR_FEEDBACK, self._on_feedback, topics.LATCHED)
+
+    def _on_feedback(self, msg: ContactorState) -> None:
+        self._feedback = ContactorSet(msg.main_plus_closed, msg.main_minus_closed, msg.precharge_closed)
+
+    def write(self, coils: ContactorSet) -> None:
+        self._coils.publish(ContactorCommand(
+            main_plus=coils.main_plus, main_minus=coils.main_minus, precharge=coils.precharge))
+
+    def read(self) -> ContactorSet | None:
+        return self._feedback
+
+    @property
+    def hardware_id(self) -> str:
+        return "sim"
+
+
+class ContactorNode(BmsLifecycleNode):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("contactor", Identity(
+            kind=ComponentInfo.KIND_CONTACTOR, implementation="bms_master.contactor_node"), **kwargs)
+        declare = self.declare_parameter
+        self.backend_name = str(declare("backend", "sim").value)
+        self.config = ContactorLogicConfig(
+            safety_timeout_s=float(declare("safety_timeout_s", 0.5).value),
+            mismatch_debounce_s=float(declare("mismatch_debounce_s", 0.1).value))
+        self.check_period_s = float(declare("check_period_s", 0.02).value)
+        self.publish_period_s = float(declare("publish_period_s", 0.1).value)
+        self.logic = ContactorLogic(self.config)
+        self.backend: ContactorBackend | None = None
+        self.active = False
+        self.safety_wall_s = -float("inf")
+        self.last_output: ContactorLogicOutput | None = None
+        self.last_publish_s = -float("inf")
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.backend_name != "sim":
+            self.get_logger().error(
+                f"backend '{self.backend_name}' is not available: only 'sim' exists so far "
+                "(docs/master.md, Contactor hardware)")
+            return TransitionCallbackReturn.FAILURE
+        self.backend = SimulatedContactors(self)
+        self.state_pub = self.create_lifecycle_publisher(ContactorState, topics.CONTACTOR_STATE.name, topics.LATCHED)
+        self.create_subscription(ContactorCommand, topics.CONTACTOR_COMMAND.name, self.on_command, topics.RELIABLE)
+        self.create_subscription(SafetyStatus, topics.SAFETY_STATUS.name, self.on_safety, topics.LATCHED)
+        self.backend.write(ContactorSet())  # a (re)started driver begins with every coil released
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = True
+        self.timer = self.create_timer(self.check_period_s, self.update)
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = False
+        self.destroy_timer(self.timer)
+        self.backend.write(ContactorSet())  # an inactive driver holds nothing closed
+        return super().on_deactivate(state)
+
+    def on_command(self, msg: ContactorCommand) -> None:
+        self.logic.set_command(ContactorSet(msg.main_plus, msg.main_minus, msg.precharge))
+        self.update()
+
+    def on_safety(self, msg: SafetyStatus) -> None:
+        self.safety_wall_s = time.monotonic()
+        self.logic.set_safety(SafetyLevel(min(msg.level, SafetyLevel.FAULT)), msg.contactors_allowed, self.now_s())
+        self.update()
+
+    def update(self) -> None:
+        if not self.active:
+            return
+        now_s = self.now_s()
+        grace = time.monotonic() - self.safety_wall_s <= self.config.safety_timeout_s
+        output = self.logic.step(now_s, self.backend.read(), delivery_grace=grace)
+        previous = self.last_output
+        if previous is None or output.coils != previous.coils:
+            self.backend.write(output.coils)
+            if output.opened_by_safety and previous is not None:
+                self.get_logger().warning(f"contactors held open by the safety path: {output.open_reason.name}")
+        self.last_output = output
+        if previous is None or output != previous or now_s - self.last_publish_s >= self.publish_period_s:
+            self.publish(output, now_s)
+
+    def publish(self, output: ContactorLogicOutput, now_s: float) -> None:
+        feedback = self.backend.read() or ContactorSet()
+        msg = ContactorState(
+            main_plus_commanded=output.coils.main_plus, main_minus_commanded=output.coils.main_minus,
+            precharge_commanded=output.coils.precharge, main_plus_closed=feedback.main_plus,
+            main_minus_closed=feedback.main_minus, precharge_closed=feedback.precharge,
+            feedback_mismatch=output.feedback_mismatch, opened_by_safety=output.opened_by_safety,
+            open_reason=int(output.open_reason))
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self.get_name()
+        self.state_pub.publish(msg)
+        self.last_publish_s = now_s
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_main(ContactorNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
