@@ -17,13 +17,15 @@ SAMPLES = HERE / "launch_samples"
 PACKAGE = "launch_test_pkg"
 
 
-def make_prefix(root: Path) -> Path:
+def make_prefix(root: Path, fake_manager: bool = True) -> Path:
     """An install prefix holding ``launch_test_pkg`` (executables ``probe`` and ``composable``)
-    and a ``bms_common`` whose ``lifecycle_manager`` is the probe, so that ordering tests need no
-    real lifecycle nodes."""
+    and, with ``fake_manager``, a ``bms_common`` whose ``lifecycle_manager`` is the probe, so that
+    ordering tests need no real lifecycle nodes."""
     shebang = f"#!{sys.executable}\n"
-    for package, executables in ((PACKAGE, {"probe": "launch_probe.py", "composable": None}),
-                                 ("bms_common", {"lifecycle_manager": "launch_probe.py"})):
+    packages = [(PACKAGE, {"probe": "launch_probe.py", "composable": None})]
+    if fake_manager:
+        packages.append(("bms_common", {"lifecycle_manager": "launch_probe.py"}))
+    for package, executables in packages:
         index = root / "share" / "ament_index" / "resource_index" / "packages"
         index.mkdir(parents=True, exist_ok=True)
         (index / package).write_text("")
@@ -66,6 +68,8 @@ def read_events(probe_dir: Path, name: str) -> list[tuple[str, int, int]]:
 class Launch:
     """``bms launch ARGS`` as a child process; its output is collected line by line."""
 
+    started: list[Launch] = []
+
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bms_tools.cli", "launch", *args], stdout=subprocess.PIPE,
@@ -73,6 +77,16 @@ class Launch:
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        Launch.started.append(self)
+
+    @classmethod
+    def stop_all(cls) -> None:
+        """After a failed test: Ctrl-C whatever launch is still running, so it stops its nodes."""
+        while cls.started:
+            launch = cls.started.pop()
+            if launch.proc.poll() is None:
+                launch.interrupt()
+                launch.wait()
 
     def _read(self) -> None:
         for line in self.proc.stdout:

@@ -24,6 +24,12 @@ def env(prefix: Path, tmp_path: Path) -> dict[str, str]:
     return prefix_env(prefix, tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def stop_leftover_launches() -> None:
+    yield
+    Launch.stop_all()
+
+
 def probe_dir(env: dict[str, str]) -> Path:
     return Path(env["PROBE_DIR"])
 
@@ -81,20 +87,38 @@ def test_dry_run_prints_processes_without_starting_them(env: dict[str, str]) -> 
     assert not read_events(probe_dir(env), "main")
 
 
+def composed_events(events: Path, name: str) -> list[str]:
+    path = events / f"{name}.events"
+    return path.read_text().splitlines() if path.exists() else []
+
+
 def test_composed_mode_hosts_composable_nodes_in_one_process(env: dict[str, str]) -> None:
     dry = Launch([str(SAMPLES / "composed.launch.xml"), "--composed", "--dry-run"], env)
     assert dry.wait() == 0
     assert "3 processes (composed)" in dry.output, dry.output
     launch = Launch([str(SAMPLES / "composed.launch.xml"), "--composed"], env)
     events = probe_dir(env)
-    built = wait_for(lambda: (lambda rows: rows if len(rows) == 2 else None)(
-        [line.split(" ", 3) for name in ("first", "second") if (events / f"{name}.events").exists()
-         for line in (events / f"{name}.events").read_text().splitlines()]), 20.0, "both composed nodes built")
-    launch.wait_line("[container] hosting 2 nodes")
+    launch.wait_line("[container] hosting 2 nodes", 20.0)
     launch.interrupt()
     assert launch.wait() == 0
-    (_, pid_1, name_1, params_1), (_, pid_2, name_2, params_2) = built
+    (pid_1, name_1, params_1), (pid_2, name_2, params_2) = (
+        composed_events(events, name)[0].split(" ", 2) for name in ("first", "second"))
     assert pid_1 == pid_2
     assert (name_1, name_2) == ("/bms/first", "/bms/inner/second")
     assert "('rate_hz', 10)" in params_1 and "('rate_hz', 20)" in params_2
     assert read_events(events, "apart")[0][1] != int(pid_1)
+
+
+def test_real_lifecycle_manager_brings_composed_nodes_down_before_they_are_signalled(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    env = prefix_env(make_prefix(tmp_path_factory.mktemp("prefix"), fake_manager=False), tmp_path)
+    launch = Launch([str(SAMPLES / "lifecycle.launch.xml"), "--composed"], env)
+    launch.wait_line("[lifecycle_manager]", 20.0)
+    wait_for(lambda: "activate" in [line.split(" ", 1)[1] for line in composed_events(tmp_path, "second")],
+             20.0, "the manager to activate both nodes")
+    launch.interrupt()
+    assert launch.wait() == 0
+    steps = [[line.split(" ", 1)[1] for line in composed_events(tmp_path, name)][1:] for name in ("first", "second")]
+    assert steps == [["configure", "activate", "deactivate", "cleanup"]] * 2
+    assert launch.output.index("[launch] lifecycle_manager: exited with code 0") < launch.output.index(
+        "[launch] container: sent SIGINT")
