@@ -10,6 +10,8 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
+        # Launch files find executables in lib/<package>; the `bms` console script stays in bin/.
+        (f"lib/{PACKAGE}", ["scripts/recorder"]),
     ],
     install_requires=["setuptools"],
     zip_safe=False,

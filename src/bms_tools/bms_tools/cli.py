@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from bms_tools import introspect
+from bms_tools.bags import commands as bag_commands
 from bms_tools.launcher.command import add_parser as add_launch_parser
 
 Handler = Callable[[argparse.Namespace], int]
@@ -28,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     version = sub.add_parser("version", help="print the package and interface versions")
     version.set_defaults(handler=_version)
     add_launch_parser(sub)
+    bag_commands.register(sub)
+    introspect.register(sub)
     return parser
 
 

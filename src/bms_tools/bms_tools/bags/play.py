@@ -1,0 +1,163 @@
+"""``bms bag play``: publish a bag's serialized messages on their original schedule.
+
+Each message is due at ``start + (t - t0) / rate``; the player sleeps until then and publishes the
+raw bytes. The difference between due and actual publish time is the timing error, summarised
+(p50/p99/max) at the end. Publishers use the first offered QoS stored in the bag.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rclpy.publisher import Publisher
+from rclpy.qos import QoSProfile
+from rosgraph_msgs.msg import Clock
+
+from bms_tools.bags.progress import Progress
+from bms_tools.bags.qos import from_bag_qos
+from bms_tools.bags.reading import BagError, open_raw
+from bms_tools.rosgraph import close_node, message_class, open_node, resolve
+
+# How long to wait for the subscribers already in the graph to match the new publishers, so the
+# first messages are not published into the void.
+MATCH_TIMEOUT_S = 3.0
+# Sleeping wakes up late by a scheduler tick; the last stretch before a deadline is spun.
+SPIN_BEFORE_DUE_S = 0.0005
+
+
+@dataclass
+class PlayOptions:
+    rate: float = 1.0
+    loop: bool = False
+    topics: list[str] = field(default_factory=list)
+    remaps: dict[str, str] = field(default_factory=dict)
+    clock: bool = False
+    clock_hz: float = 100.0
+
+
+@dataclass
+class PlayStats:
+    messages: int = 0
+    errors_s: list[float] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.errors_s:
+            return "timing error: no messages published"
+        errors_ms = np.asarray(self.errors_s) * 1e3
+        p50, p99 = np.percentile(errors_ms, [50, 99])
+        return (f"timing error over {len(errors_ms)} messages: p50 {p50:.3f} ms, "
+                f"p99 {p99:.3f} ms, max {errors_ms.max():.3f} ms")
+
+
+def _wait_until(due: float, stop: threading.Event, tick: Callable[[], None] | None = None,
+                tick_period_s: float = 0.0) -> None:
+    """Sleep until monotonic time ``due``, calling ``tick`` every ``tick_period_s`` meanwhile."""
+    while True:
+        remaining = due - time.monotonic()
+        if remaining <= SPIN_BEFORE_DUE_S or stop.is_set():
+            break
+        step = remaining - SPIN_BEFORE_DUE_S
+        if tick is not None and tick_period_s > 0:
+            step = min(step, tick_period_s)
+            tick()
+        time.sleep(step)
+    while time.monotonic() < due and not stop.is_set():
+        pass
+
+
+def play(path: Path, options: PlayOptions, stop: threading.Event) -> int:
+    if options.rate <= 0:
+        print(f"bms bag play: --rate must be > 0, got {options.rate}")
+        return 2
+    try:
+        reader = open_raw(path)
+    except BagError as error:
+        print(f"bms bag play: {error}")
+        return 2
+    wanted = {resolve(t) for t in options.topics}
+    connections = [c for c in reader.connections if not wanted or c.topic in wanted]
+    context, node = open_node("bms_bag_play")
+    publishers: dict[int, Publisher] = {}
+    for connection in connections:
+        try:
+            msg_type = message_class(connection.msgtype)
+        except LookupError as error:
+            print(f"bms bag play: skipping {connection.topic}: {error}")
+            continue
+        offered = connection.ext.offered_qos_profiles
+        qos = from_bag_qos(offered[0]) if offered else QoSProfile(depth=10)
+        target = options.remaps.get(connection.topic, connection.topic)
+        publishers[connection.id] = node.create_publisher(msg_type, target, qos)
+    bag_start, duration_ns = reader.start_time, max(1, reader.duration)
+    clock = _BagClock(node.create_publisher(Clock, "/clock", 10), bag_start, options.rate) \
+        if options.clock else None
+
+    deadline = time.monotonic() + MATCH_TIMEOUT_S
+    while not all(p.get_subscription_count() >= node.count_subscribers(p.topic_name)
+                  for p in publishers.values()):
+        if time.monotonic() > deadline:
+            print("bms bag play: some subscribers did not match in time; playing anyway")
+            break
+        time.sleep(0.01)
+
+    stats = PlayStats()
+    progress = Progress()
+    try:
+        while not stop.is_set():
+            wall_start = time.monotonic()
+            if clock is not None:
+                clock.restart(wall_start)
+            for connection, timestamp, data in reader.messages(connections=connections):
+                publisher = publishers.get(connection.id)
+                if publisher is None:
+                    continue
+                due = wall_start + (timestamp - bag_start) / 1e9 / options.rate
+                if clock is not None:
+                    clock.next_message_ns = timestamp
+                    _wait_until(due, stop, clock.tick, 1.0 / options.clock_hz)
+                    clock.publish(timestamp)
+                else:
+                    _wait_until(due, stop)
+                if stop.is_set():
+                    break
+                publisher.publish(data)
+                stats.errors_s.append(time.monotonic() - due)
+                stats.messages += 1
+                progress.update(f"playing {path}: {(timestamp - bag_start) / 1e9:.1f} / "
+                                f"{duration_ns / 1e9:.1f} s, {stats.messages} messages")
+            if not options.loop:
+                break
+    finally:
+        progress.finish(f"played {stats.messages} messages from {path} at rate {options.rate:g}")
+        print(stats.summary())
+        close_node(context, node)
+    return 0
+
+
+class _BagClock:
+    """Drives /clock from the bag's time: at each message and, between messages, interpolated."""
+
+    def __init__(self, publisher: Publisher, bag_start_ns: int, rate: float) -> None:
+        self.publisher = publisher
+        self.bag_start_ns = bag_start_ns
+        self.rate = rate
+        self.wall_start = time.monotonic()
+        self.next_message_ns = bag_start_ns
+
+    def restart(self, wall_start: float) -> None:
+        self.wall_start = wall_start
+        self.next_message_ns = self.bag_start_ns
+
+    def tick(self) -> None:
+        elapsed_ns = int((time.monotonic() - self.wall_start) * self.rate * 1e9)
+        self.publish(min(self.next_message_ns, self.bag_start_ns + elapsed_ns))
+
+    def publish(self, stamp_ns: int) -> None:
+        msg = Clock()
+        msg.clock.sec, msg.clock.nanosec = divmod(stamp_ns, 1_000_000_000)
+        self.publisher.publish(msg)

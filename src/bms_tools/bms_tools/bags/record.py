@@ -1,0 +1,177 @@
+"""``bms bag record`` and the ``recorder`` node: raw CDR from the live graph into a rosbag2 bag.
+
+The recorder polls the graph (``get_topic_names_and_types``) so topics that appear late are
+recorded too; each topic is subscribed raw (no deserialisation cost) once a publisher exists, with
+a QoS compatible with every offered profile, and the offered profiles are stored in metadata.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+from bms_common import topics
+from bms_tools.bags.progress import Progress, human_bytes
+from bms_tools.bags.qos import subscription_qos, to_bag_qos
+from bms_tools.bags.typestore import TypeLibrary
+from bms_tools.bags.writer import SplitLimits, SplitWriter, TopicSpec
+from bms_tools.rosgraph import (
+    INFRASTRUCTURE_TOPICS,
+    close_node,
+    message_class,
+    open_node,
+    resolve,
+)
+
+DISCOVERY_PERIOD_S = 0.5
+DEFAULT_EXTRA_TOPICS = frozenset({t.absolute for t in topics.CONTRACT_TOPICS} | {"/clock"})
+
+
+def default_output() -> Path:
+    return Path(datetime.now().strftime("rosbag2_%Y_%m_%d-%H_%M_%S"))
+
+
+@dataclass
+class RecordOptions:
+    output: Path = field(default_factory=default_output)
+    storage: str = "mcap"
+    topics: list[str] = field(default_factory=list)  # empty: every /bms topic plus the contract's
+    all_topics: bool = False
+    limits: SplitLimits = field(default_factory=SplitLimits)
+
+    def wants(self, name: str) -> bool:
+        if name in INFRASTRUCTURE_TOPICS:
+            return False
+        if self.all_topics:
+            return True
+        if self.topics:
+            return name in {resolve(t) for t in self.topics}
+        return name.startswith(topics.NAMESPACE + "/") or name in DEFAULT_EXTRA_TOPICS
+
+
+class Recorder:
+    """Records in a background thread: ``start()``, then ``stop()`` writes metadata.yaml."""
+
+    def __init__(self, options: RecordOptions, node: Node | None = None) -> None:
+        self.options = options
+        self._owns_node = node is None
+        if node is None:
+            self._context, node = open_node("bms_bag_record")
+        else:
+            self._context = node.context
+        self.node = node
+        self.writer = SplitWriter(options.output, options.storage, options.limits)
+        self.types = TypeLibrary()
+        self.warnings: list[str] = []
+        self._lock = threading.Lock()
+        self._subscriptions: dict[str, Any] = {}
+        self._skipped: set[str] = set()
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self._executor = SingleThreadedExecutor(context=self._context)
+        self.started_at = 0.0
+
+    @property
+    def recorded_topics(self) -> list[str]:
+        return sorted(self._subscriptions)
+
+    def _warn(self, text: str) -> None:
+        self.warnings.append(text)
+        self.node.get_logger().warning(text)
+
+    def discover(self) -> None:
+        for name, type_names in self.node.get_topic_names_and_types():
+            if name in self._subscriptions or name in self._skipped or not self.options.wants(name):
+                continue
+            publishers = self.node.get_publishers_info_by_topic(name)
+            if not publishers:
+                continue  # the offered QoS is unknown until a publisher exists
+            self._subscribe(name, type_names[0], publishers)
+
+    def _subscribe(self, name: str, type_name: str, publishers: list) -> None:
+        try:
+            msgdef, rihs01 = self.types.definition(type_name)
+            msg_type = message_class(type_name)
+        except LookupError as error:
+            self._skipped.add(name)
+            self._warn(f"not recording {name}: {error}")
+            return
+        offered_hashes = {str(p.topic_type_hash) for p in publishers}
+        if rihs01 not in offered_hashes:
+            self._warn(f"{name}: installed {type_name} hashes to {rihs01}, publishers offer "
+                       f"{sorted(offered_hashes)}: definitions differ (interface version?)")
+        offered = [p.qos_profile for p in publishers]
+        spec = TopicSpec(name, type_name, msgdef, rihs01, [to_bag_qos(q) for q in offered])
+        with self._lock:
+            self.writer.add_topic(spec)
+        clock = self.node.get_clock()
+
+        def on_message(data: bytes) -> None:
+            stamp = clock.now().nanoseconds
+            with self._lock:
+                if self._running:
+                    self.writer.write(name, stamp, data)
+
+        self._subscriptions[name] = self.node.create_subscription(
+            msg_type, name, on_message, subscription_qos(offered), raw=True
+        )
+
+    def _spin(self) -> None:
+        next_discovery = 0.0
+        while self._running:
+            if time.monotonic() >= next_discovery:
+                self.discover()
+                next_discovery = time.monotonic() + DISCOVERY_PERIOD_S
+            self._executor.spin_once(timeout_sec=0.05)
+        # Storage writers (sqlite3) are bound to the thread that opened them: close here too.
+        self.writer.close()
+
+    def start(self) -> None:
+        self._executor.add_node(self.node)
+        self._running = True
+        self.started_at = time.monotonic()
+        self._thread = threading.Thread(target=self._spin, name="bag-recorder", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> Path:
+        """Stop recording, close the last split and write metadata; returns the bag directory."""
+        with self._lock:
+            self._running = False
+        if self._thread is not None:
+            self._thread.join()
+        for subscription in self._subscriptions.values():
+            self.node.destroy_subscription(subscription)
+        self._executor.remove_node(self.node)
+        self._executor.shutdown()
+        if self._owns_node:
+            close_node(self._context, self.node)
+        return self.options.output
+
+    def status(self) -> str:
+        elapsed = time.monotonic() - self.started_at
+        dropped = f", {self.writer.dropped_files} old splits dropped" if self.writer.dropped_files else ""
+        return (f"recording {self.options.output}: {len(self._subscriptions)} topics, "
+                f"{self.writer.messages} messages, {human_bytes(self.writer.bytes)}, "
+                f"{elapsed:.0f} s{dropped}")
+
+
+def run_until_stopped(recorder: Recorder, stop: threading.Event, duration_s: float = 0.0,
+                      progress: Progress | None = None) -> Path:
+    """Record until ``stop`` is set (signal) or ``duration_s`` elapsed, showing progress."""
+    recorder.start()
+    deadline = recorder.started_at + duration_s if duration_s > 0 else float("inf")
+    while not stop.wait(0.1) and time.monotonic() < deadline:
+        if progress is not None:
+            progress.update(recorder.status())
+    summary = recorder.status()
+    path = recorder.stop()
+    if progress is not None:
+        progress.finish(summary.replace("recording", "recorded", 1))
+    return path

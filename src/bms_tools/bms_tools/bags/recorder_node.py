@@ -1,0 +1,50 @@
+"""The ``recorder`` executable: ``bms bag record`` as a node that launch files start.
+
+Parameters: ``output`` (bag directory; default rosbag2_<time>), ``storage`` (mcap|sqlite3),
+``max_total_size`` (bytes, 0 = unlimited; oldest splits are dropped), ``max_bag_size`` (bytes),
+``max_bag_duration`` (s), ``topics`` (list of names; empty = every /bms topic).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from bms_tools.bags.record import Recorder, RecordOptions, default_output, run_until_stopped
+from bms_tools.bags.writer import SplitLimits
+from bms_tools.rosgraph import close_node, open_node
+
+
+def main(argv: list[str] | None = None) -> int:
+    context, node = open_node("recorder", args=sys.argv if argv is None else argv)
+    output = node.declare_parameter("output", "").value
+    storage = node.declare_parameter("storage", "mcap").value
+    max_total_size = node.declare_parameter("max_total_size", 0).value
+    max_bag_size = node.declare_parameter("max_bag_size", 0).value
+    max_bag_duration = node.declare_parameter("max_bag_duration", 0.0).value
+    selected = node.declare_parameter("topics", [""]).value
+    options = RecordOptions(
+        output=Path(output) if output else default_output(),
+        storage=storage,
+        topics=[t for t in selected if t],
+        limits=SplitLimits(int(max_bag_size), float(max_bag_duration), int(max_total_size)),
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        recorder = Recorder(options, node=node)
+    except (FileExistsError, ValueError) as error:
+        node.get_logger().error(str(error))
+        close_node(context, node)
+        return 2
+    path = run_until_stopped(recorder, stop)
+    node.get_logger().info(f"bag written to {path} ({recorder.writer.messages} messages)")
+    close_node(context, node)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
