@@ -14,5 +14,7 @@ setup(
     install_requires=["setuptools"],
     zip_safe=False,
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "estimator = bms_estimation.estimator_node:main",
+    ]},
 )

@@ -6,8 +6,8 @@ is (soc, v1, v2); its symmetric covariance is six rows (p00, p01, p02, p11, p12,
 measurement is a scalar (the cell voltage), so the update is closed form: no matrix inverse.
 Next to the EKF, each cell carries a scalar Kalman filter for R0 and one for capacity (SOH).
 
-Both backends implement ``step(state, coef, current_a, voltage_v, dt_s, tuning, ocv_v,
-ocv_slope_v)`` with the same arithmetic in the same order; ``kernels_numpy`` documents it.
+Both backends implement ``step(state, coef, current_a, voltage_v, dt_s, tuning, segments)``
+with the same arithmetic in the same order; ``kernels_numpy`` documents it.
 """
 
 from __future__ import annotations
@@ -76,6 +76,29 @@ TUNING_FIELDS = tuple(FilterTuning.__dataclass_fields__)
 (T_VNOISE, T_MODEL, T_MODEL_PER_C, T_MODEL_POL, T_FLAT, T_INOISE, T_IGAIN, T_ITIME, T_RC, T_R0_Q,
  T_R0_MEAS, T_R0_DI, T_CAP_Q, T_CAP_WIN, T_REST_C, T_REST_S, T_NOMINAL_AH, T_R0_MIN, T_R0_MAX, T_LEARN_R0,
  T_LEARN_CAP) = range(21)
+
+
+# Rows of the OCV segment table: OCV at the segment start, rise across it, and the factor that
+# de-weights the voltage where the OCV is flat (see kernels_numpy).
+SEG_OCV, SEG_SLOPE, SEG_DEWEIGHT = range(3)
+
+# Every index the kernels use; the compiled backend checks its disk cache against it.
+LAYOUT = (STATE_ROWS, SOC, V1, V2, P00, P01, P02, P11, P12, P22, R0, R0_VAR, CAP, CAP_VAR, WIN_SOC, WIN_VAR,
+          WIN_AH, PREV_V, PREV_I, PREV_EMF, REST_S, COEF_ROWS, A1, G1, A2, G2, SEG_OCV, SEG_SLOPE, SEG_DEWEIGHT,
+          len(TUNING_FIELDS), T_VNOISE, T_MODEL, T_MODEL_PER_C, T_MODEL_POL, T_FLAT, T_INOISE, T_IGAIN, T_ITIME,
+          T_RC, T_R0_Q, T_R0_MEAS, T_R0_DI, T_CAP_Q, T_CAP_WIN, T_REST_C, T_REST_S, T_NOMINAL_AH, T_R0_MIN,
+          T_R0_MAX, T_LEARN_R0, T_LEARN_CAP)
+
+
+def ocv_segments(ocv_v: np.ndarray, flat_slope_v: float) -> np.ndarray:
+    """The OCV table as per-segment rows, precomputed so that a step needs no division for it."""
+    segments = ocv_v.size - 1
+    table = np.empty((3, segments))
+    table[SEG_OCV] = ocv_v[:-1]
+    table[SEG_SLOPE] = np.diff(ocv_v)
+    slope_per_soc = table[SEG_SLOPE] * segments
+    table[SEG_DEWEIGHT] = 1.0 + flat_slope_v**2 / (slope_per_soc * slope_per_soc + 1e-12)
+    return table
 
 
 def rc_coefficients(tau1_s: np.ndarray, r1_ohm: np.ndarray, tau2_s: np.ndarray, r2_ohm: np.ndarray,

@@ -41,8 +41,7 @@ class Estimator:
         )
         self.backend_name, self._backend = ekf.select_backend(backend)
         self._tuning_array = self.tuning.as_array()
-        self._ocv_v = np.ascontiguousarray(self.params.ocv.ocv_v)
-        self._ocv_slope_v = np.ascontiguousarray(self.params.ocv.slope_v)
+        self._segments = ekf.ocv_segments(self.params.ocv.ocv_v, self.tuning.flat_slope_v)
         full = np.full(self.cells, 1.0)
         self.r1_ohm, self.tau1_s = full * self.params.r1_ohm, full * self.params.tau1_s
         self.r2_ohm, self.tau2_s = full * self.params.r2_ohm, full * self.params.tau2_s
@@ -84,7 +83,7 @@ class Estimator:
             self._coef = ekf.rc_coefficients(self.tau1_s, self.r1_ohm, self.tau2_s, self.r2_ohm, dt_s)
             self._coef_dt_s = dt_s
         self._backend.step(self.state, self._coef, np.ascontiguousarray(current), voltage_v, dt_s,
-                           self._tuning_array, self._ocv_v, self._ocv_slope_v)
+                           self._tuning_array, self._segments)
 
     def _first_soc(self, voltage_v: np.ndarray, current_a: np.ndarray) -> None:
         start = self._needs_first_soc & np.isfinite(voltage_v)

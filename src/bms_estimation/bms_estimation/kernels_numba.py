@@ -1,13 +1,14 @@
 """Compiled multi-core backend: one fused pass per cell, cells spread over cores with prange.
 
 The arithmetic is that of kernels_numpy, term for term and in the same order, so both backends
-agree to rounding. ``fastmath`` stays off: reassociation would break that agreement. Compiled
-code is cached on disk, so only the first import on a machine pays for compilation.
+agree to rounding. ``fastmath`` stays off: reassociation would break that agreement. The loop
+body has no branches (conditions become selects), which lets LLVM vectorise it; a branch in the
+learning code costs a factor of three. ``error_model="numpy"`` lets a division by zero in a
+discarded lane give inf instead of raising. Compiled code is cached on disk, so only the first
+import on a machine pays for compilation.
 """
 
 from __future__ import annotations
-
-import math
 
 import numba
 import numpy as np
@@ -15,112 +16,164 @@ import numpy as np
 from . import ekf
 
 
-@numba.njit(parallel=True, fastmath=False, cache=True, nogil=True)
-def _step(state, coef, current_a, voltage_v, dt_s, tuning, ocv_v, ocv_slope_v):  # noqa: C901 - one fused pass
-    segments = ocv_slope_v.size
+@numba.njit(parallel=True, fastmath=False, cache=True, nogil=True, error_model="numpy")
+def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C901 - one fused pass
+    n_segments = segments.shape[1]
+    seg_ocv = segments[ekf.SEG_OCV]
+    seg_slope = segments[ekf.SEG_SLOPE]
+    seg_deweight = segments[ekf.SEG_DEWEIGHT]
     voltage_var = tuning[ekf.T_VNOISE] * tuning[ekf.T_VNOISE]
-    rc_q = tuning[ekf.T_RC] * dt_s
+    model_v0 = tuning[ekf.T_MODEL]
+    model_v_per_a = tuning[ekf.T_MODEL_PER_C] / tuning[ekf.T_NOMINAL_AH]
+    model_pol = tuning[ekf.T_MODEL_POL]
+    i_noise = tuning[ekf.T_INOISE]
+    i_gain = tuning[ekf.T_IGAIN]
     soc_q_scale = tuning[ekf.T_ITIME] / dt_s
-    flat2 = tuning[ekf.T_FLAT] * tuning[ekf.T_FLAT]
+    rc_q = tuning[ekf.T_RC] * dt_s
+    r0_q = tuning[ekf.T_R0_Q] * dt_s
     r0_meas_var = tuning[ekf.T_R0_MEAS] * tuning[ekf.T_R0_MEAS]
+    r0_min_step_a = tuning[ekf.T_R0_DI]
+    r0_min = tuning[ekf.T_R0_MIN]
+    r0_max = tuning[ekf.T_R0_MAX]
+    learn_r0 = tuning[ekf.T_LEARN_R0] != 0.0
+    learn_cap = tuning[ekf.T_LEARN_CAP] != 0.0
+    cap_q = tuning[ekf.T_CAP_Q] * dt_s
+    cap_window = tuning[ekf.T_CAP_WIN]
+    cap_min = 0.5 * tuning[ekf.T_NOMINAL_AH]
+    cap_max = 1.5 * tuning[ekf.T_NOMINAL_AH]
     rest_a = tuning[ekf.T_REST_C] * tuning[ekf.T_NOMINAL_AH]
+    rest_time_s = tuning[ekf.T_REST_S]
+    ah_per_a = dt_s / 3600.0
+    # One assignment per row: numba 0.68 with parallel=True silently dropped stores through
+    # views that came from one tuple assignment of four rows.
+    soc_r = state[ekf.SOC]
+    v1_r = state[ekf.V1]
+    v2_r = state[ekf.V2]
+    p00_r = state[ekf.P00]
+    p01_r = state[ekf.P01]
+    p02_r = state[ekf.P02]
+    p11_r = state[ekf.P11]
+    p12_r = state[ekf.P12]
+    p22_r = state[ekf.P22]
+    r0_r = state[ekf.R0]
+    r0_var_r = state[ekf.R0_VAR]
+    cap_r = state[ekf.CAP]
+    cap_var_r = state[ekf.CAP_VAR]
+    win_soc_r = state[ekf.WIN_SOC]
+    win_var_r = state[ekf.WIN_VAR]
+    win_ah_r = state[ekf.WIN_AH]
+    prev_v_r = state[ekf.PREV_V]
+    prev_i_r = state[ekf.PREV_I]
+    prev_emf_r = state[ekf.PREV_EMF]
+    rest_r = state[ekf.REST_S]
+    a1_r = coef[ekf.A1]
+    g1_r = coef[ekf.G1]
+    a2_r = coef[ekf.A2]
+    g2_r = coef[ekf.G2]
     for n in numba.prange(state.shape[1]):
         i_a = current_a[n]
-        cap = state[ekf.CAP, n]
-        a1 = coef[ekf.A1, n]
-        a2 = coef[ekf.A2, n]
+        abs_i = abs(i_a)
+        cap = cap_r[n]
+        a1 = a1_r[n]
+        a2 = a2_r[n]
         # Predict.
-        b0 = dt_s / (3600.0 * cap)
-        soc = state[ekf.SOC, n] + b0 * i_a
-        v1 = a1 * state[ekf.V1, n] + coef[ekf.G1, n] * i_a
-        v2 = a2 * state[ekf.V2, n] + coef[ekf.G2, n] * i_a
-        sig_i = tuning[ekf.T_INOISE] + tuning[ekf.T_IGAIN] * abs(i_a)
-        p00 = state[ekf.P00, n] + sig_i * b0 * sig_i * b0 * soc_q_scale
-        p01 = a1 * state[ekf.P01, n]
-        p02 = a2 * state[ekf.P02, n]
-        p11 = a1 * a1 * state[ekf.P11, n] + rc_q
-        p12 = a1 * a2 * state[ekf.P12, n]
-        p22 = a2 * a2 * state[ekf.P22, n] + rc_q
-        r0 = state[ekf.R0, n]
-        r0_var = state[ekf.R0_VAR, n] + tuning[ekf.T_R0_Q] * dt_s
-        window_ah = state[ekf.WIN_AH, n] + i_a * dt_s / 3600.0
-        rest_s = state[ekf.REST_S, n] + dt_s if abs(i_a) < rest_a else 0.0
+        b0 = ah_per_a / cap
+        soc = soc_r[n] + b0 * i_a
+        v1 = a1 * v1_r[n] + g1_r[n] * i_a
+        v2 = a2 * v2_r[n] + g2_r[n] * i_a
+        sig_i = i_noise + i_gain * abs_i
+        p00 = p00_r[n] + sig_i * b0 * sig_i * b0 * soc_q_scale
+        p01 = a1 * p01_r[n]
+        p02 = a2 * p02_r[n]
+        p11 = a1 * a1 * p11_r[n] + rc_q
+        p12 = a1 * a2 * p12_r[n]
+        p22 = a2 * a2 * p22_r[n] + rc_q
+        r0 = r0_r[n]
+        r0_var = r0_var_r[n] + r0_q
+        window_ah = win_ah_r[n] + i_a * ah_per_a
+        rest_s = rest_r[n] + dt_s if abs_i < rest_a else 0.0
+        # Update with the scalar voltage; an unmeasured cell gets zero gain.
         y = voltage_v[n]
-        if y == y:
-            # Update with the scalar voltage measurement.
-            position = soc * segments
-            j = min(max(math.floor(position), 0), segments - 1)
-            slope = ocv_slope_v[j]
-            h = slope * segments
-            emf = ocv_v[j] + (position - j) * slope + v1 + v2
-            e = y - emf - r0 * i_a
-            model_v = (tuning[ekf.T_MODEL] + tuning[ekf.T_MODEL_PER_C] * abs(i_a) / tuning[ekf.T_NOMINAL_AH]
-                       + tuning[ekf.T_MODEL_POL] * abs(v1 + v2))
-            rm = voltage_var + model_v * model_v * (1.0 + flat2 / (h * h + 1e-12))
-            ph0 = p00 * h + p01 + p02
-            ph1 = p01 * h + p11 + p12
-            ph2 = p02 * h + p12 + p22
-            s = h * ph0 + ph1 + ph2 + rm
-            k0 = ph0 / s
-            k1 = ph1 / s
-            k2 = ph2 / s
-            soc += k0 * e
-            v1 += k1 * e
-            v2 += k2 * e
-            p00 -= k0 * ph0
-            p01 -= k0 * ph1
-            p02 -= k0 * ph2
-            p11 -= k1 * ph1
-            p12 -= k1 * ph2
-            p22 -= k2 * ph2
-            emf_post = emf + e * (1.0 - rm / s)
-            prev_v = state[ekf.PREV_V, n]
-            di = i_a - state[ekf.PREV_I, n]
-            if tuning[ekf.T_LEARN_R0] != 0.0 and prev_v == prev_v and abs(di) >= tuning[ekf.T_R0_DI]:
-                # R0 from the voltage step the model's EMF does not explain.
-                yr = (y - prev_v) - (emf - state[ekf.PREV_EMF, n])
-                kr = r0_var * di / (di * di * r0_var + r0_meas_var)
-                r0 += kr * (yr - r0 * di)
-                r0_var -= kr * di * r0_var
-                r0 = min(max(r0, tuning[ekf.T_R0_MIN]), tuning[ekf.T_R0_MAX])
-            state[ekf.PREV_V, n] = y
-            state[ekf.PREV_I, n] = i_a
-            state[ekf.PREV_EMF, n] = emf_post
-        else:
-            state[ekf.PREV_V, n] = np.nan
-        cap_var = state[ekf.CAP_VAR, n] + tuning[ekf.T_CAP_Q] * dt_s
-        if rest_s >= tuning[ekf.T_REST_S] and abs(window_ah) >= tuning[ekf.T_CAP_WIN] * cap:
-            d_soc = soc - state[ekf.WIN_SOC, n]
-            if tuning[ekf.T_LEARN_CAP] != 0.0 and d_soc * window_ah > 0.0:
-                # Between two rests (where the SOC is best known): capacity = charge / SOC change,
-                # weighted by the SOC uncertainty at both ends.
-                c_obs = window_ah / d_soc
-                obs_var = c_obs * c_obs * (p00 + state[ekf.WIN_VAR, n]) / (d_soc * d_soc)
-                kc = cap_var / (cap_var + obs_var)
-                cap += kc * (c_obs - cap)
-                cap_var -= kc * cap_var
-                cap = min(max(cap, 0.5 * tuning[ekf.T_NOMINAL_AH]), 1.5 * tuning[ekf.T_NOMINAL_AH])
-            state[ekf.WIN_SOC, n] = soc
-            state[ekf.WIN_VAR, n] = p00
-            window_ah = 0.0
-        state[ekf.SOC, n] = soc
-        state[ekf.V1, n] = v1
-        state[ekf.V2, n] = v2
-        state[ekf.P00, n] = p00
-        state[ekf.P01, n] = p01
-        state[ekf.P02, n] = p02
-        state[ekf.P11, n] = p11
-        state[ekf.P12, n] = p12
-        state[ekf.P22, n] = p22
-        state[ekf.R0, n] = r0
-        state[ekf.R0_VAR, n] = r0_var
-        state[ekf.CAP, n] = cap
-        state[ekf.CAP_VAR, n] = cap_var
-        state[ekf.WIN_AH, n] = window_ah
-        state[ekf.REST_S, n] = rest_s
+        measured = y == y
+        position = soc * n_segments
+        j = min(max(int(position), 0), n_segments - 1)
+        slope = seg_slope[j]
+        h = slope * n_segments
+        emf = seg_ocv[j] + (position - j) * slope + v1 + v2
+        e = y - emf - r0 * i_a if measured else 0.0
+        model_v = model_v0 + model_v_per_a * abs_i + model_pol * abs(v1 + v2)
+        rm = voltage_var + model_v * model_v * seg_deweight[j]
+        ph0 = p00 * h + p01 + p02
+        ph1 = p01 * h + p11 + p12
+        ph2 = p02 * h + p12 + p22
+        inv_s = 1.0 / (h * ph0 + ph1 + ph2 + rm) if measured else 0.0
+        k0 = ph0 * inv_s
+        k1 = ph1 * inv_s
+        k2 = ph2 * inv_s
+        soc += k0 * e
+        v1 += k1 * e
+        v2 += k2 * e
+        p00 -= k0 * ph0
+        p01 -= k0 * ph1
+        p02 -= k0 * ph2
+        p11 -= k1 * ph1
+        p12 -= k1 * ph2
+        p22 -= k2 * ph2
+        # R0 from the voltage step that the model's EMF does not explain.
+        prev_v = prev_v_r[n]
+        di = i_a - prev_i_r[n]
+        teach = learn_r0 & measured & (prev_v == prev_v) & (abs(di) >= r0_min_step_a)
+        step_v = (y - prev_v) - (emf - prev_emf_r[n])
+        kr = r0_var * di / (di * di * r0_var + r0_meas_var) if teach else 0.0
+        r0_taught = min(max(r0 + kr * (step_v - r0 * di), r0_min), r0_max)
+        r0 = r0_taught if teach else r0
+        r0_var_post = r0_var - kr * di * r0_var
+        prev_v_r[n] = y
+        prev_i_r[n] = i_a if measured else prev_i_r[n]
+        prev_emf_r[n] = emf + e * (1.0 - rm * inv_s) if measured else prev_emf_r[n]
+        # Capacity between two rests: charge over SOC change, weighted by the SOC variances.
+        cap_var = cap_var_r[n] + cap_q
+        window_done = (rest_s >= rest_time_s) & (abs(window_ah) >= cap_window * cap)
+        d_soc = soc - win_soc_r[n]
+        learn = window_done & learn_cap & (d_soc * window_ah > 0.0)
+        cap_sample = window_ah / d_soc
+        sample_var = cap_sample * cap_sample * (p00 + win_var_r[n]) / (d_soc * d_soc)
+        kc = cap_var / (cap_var + sample_var) if learn else 0.0
+        cap_learnt = min(max(cap + kc * (cap_sample - cap), cap_min), cap_max)
+        cap = cap_learnt if learn else cap
+        cap_var_post = cap_var - kc * cap_var
+        win_soc_r[n] = soc if window_done else win_soc_r[n]
+        win_var_r[n] = p00 if window_done else win_var_r[n]
+        win_ah_r[n] = 0.0 if window_done else window_ah
+        soc_r[n] = soc
+        v1_r[n] = v1
+        v2_r[n] = v2
+        p00_r[n] = p00
+        p01_r[n] = p01
+        p02_r[n] = p02
+        p11_r[n] = p11
+        p12_r[n] = p12
+        p22_r[n] = p22
+        r0_r[n] = r0
+        r0_var_r[n] = r0_var_post
+        cap_r[n] = cap
+        cap_var_r[n] = cap_var_post
+        rest_r[n] = rest_s
+
+
+@numba.njit(cache=True)
+def _compiled_layout():
+    return ekf.LAYOUT
+
+
+# Numba freezes globals into the cached machine code and invalidates the cache only when this
+# file changes; after a change to the layout in ekf.py the cache would run stale indices.
+if _compiled_layout() != ekf.LAYOUT:
+    for _dispatcher in (_compiled_layout, _step):
+        _dispatcher._cache.flush()
 
 
 def step(state: np.ndarray, coef: np.ndarray, current_a: np.ndarray, voltage_v: np.ndarray, dt_s: float,
-         tuning: np.ndarray, ocv_v: np.ndarray, ocv_slope_v: np.ndarray) -> None:
+         tuning: np.ndarray, segments: np.ndarray) -> None:
     """Advance every cell by dt_s in place (see kernels_numpy for the equations)."""
-    _step(state, coef, current_a, voltage_v, float(dt_s), tuning, ocv_v, ocv_slope_v)
+    _step(state, coef, current_a, voltage_v, float(dt_s), tuning, segments)

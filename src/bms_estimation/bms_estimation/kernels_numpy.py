@@ -10,7 +10,7 @@ predict
     for T = current_error_time_s rather than as white noise)
 update, only where y is finite
     H = [docv/dsoc, 1, 1],  e = y - ocv(soc) - v1 - v2 - r0 i
-    Rm = sig_v^2 + m^2 (1 + s_flat^2 / H0^2),
+    Rm = sig_v^2 + m^2 (1 + s_flat^2 / H0^2)   (the last factor is per OCV segment, precomputed),
     m = model_error + model_error_per_c |i| / C_nom + model_error_per_polarisation |v1 + v2|
     S = H P H' + Rm,  K = P H' / S,  x += K e,  P -= (P H')(P H')' / S
 R0, scalar Kalman filter on consecutive samples with a current step |di| >= threshold
@@ -33,27 +33,28 @@ CHUNK_CELLS = 8192
 
 
 def step(state: np.ndarray, coef: np.ndarray, current_a: np.ndarray, voltage_v: np.ndarray, dt_s: float,
-         tuning: np.ndarray, ocv_v: np.ndarray, ocv_slope_v: np.ndarray) -> None:
+         tuning: np.ndarray, segments: np.ndarray) -> None:
     """Advance every cell by dt_s in place."""
     for start in range(0, state.shape[1], CHUNK_CELLS):
         cells = slice(start, start + CHUNK_CELLS)
         _step_chunk(state[:, cells], coef[:, cells], current_a[cells], voltage_v[cells], float(dt_s), tuning,
-                    ocv_v, ocv_slope_v)
+                    segments)
 
 
-def _step_chunk(state, coef, i_a, y, dt_s, tuning, ocv_v, ocv_slope_v) -> None:
-    segments = ocv_slope_v.size
+def _step_chunk(state, coef, i_a, y, dt_s, tuning, segments) -> None:
+    n_segments = segments.shape[1]
     voltage_var = tuning[ekf.T_VNOISE] * tuning[ekf.T_VNOISE]
-    rc_q = tuning[ekf.T_RC] * dt_s
+    model_v_per_a = tuning[ekf.T_MODEL_PER_C] / tuning[ekf.T_NOMINAL_AH]
     soc_q_scale = tuning[ekf.T_ITIME] / dt_s
-    flat2 = tuning[ekf.T_FLAT] * tuning[ekf.T_FLAT]
+    rc_q = tuning[ekf.T_RC] * dt_s
     r0_meas_var = tuning[ekf.T_R0_MEAS] * tuning[ekf.T_R0_MEAS]
+    ah_per_a = dt_s / 3600.0
     cap = state[ekf.CAP]
     a1, a2 = coef[ekf.A1], coef[ekf.A2]
     abs_i = np.abs(i_a)
 
     # Predict.
-    b0 = dt_s / (3600.0 * cap)
+    b0 = ah_per_a / cap
     soc = state[ekf.SOC] + b0 * i_a
     v1 = a1 * state[ekf.V1] + coef[ekf.G1] * i_a
     v2 = a2 * state[ekf.V2] + coef[ekf.G2] * i_a
@@ -66,28 +67,27 @@ def _step_chunk(state, coef, i_a, y, dt_s, tuning, ocv_v, ocv_slope_v) -> None:
     p22 = a2 * a2 * state[ekf.P22] + rc_q
     r0 = state[ekf.R0]
     r0_var = state[ekf.R0_VAR] + tuning[ekf.T_R0_Q] * dt_s
-    window_ah = state[ekf.WIN_AH] + i_a * dt_s / 3600.0
+    window_ah = state[ekf.WIN_AH] + i_a * ah_per_a
     rest_s = np.where(abs_i < tuning[ekf.T_REST_C] * tuning[ekf.T_NOMINAL_AH], state[ekf.REST_S] + dt_s, 0.0)
 
-    # Update; an unmeasured cell gets a zero gain, which leaves it as predicted.
+    # Update with the scalar voltage; an unmeasured cell gets zero gain.
     measured = y == y
-    position = soc * segments
-    j = np.clip(np.floor(position), 0, segments - 1).astype(np.intp)
-    slope = ocv_slope_v[j]
-    h = slope * segments
-    emf = ocv_v[j] + (position - j) * slope + v1 + v2
+    position = soc * n_segments
+    # Truncation then clamping equals floor then clamping, and is cheaper.
+    j = np.clip(position.astype(np.intp), 0, n_segments - 1)
+    slope = segments[ekf.SEG_SLOPE][j]
+    h = slope * n_segments
+    emf = segments[ekf.SEG_OCV][j] + (position - j) * slope + v1 + v2
     e = np.where(measured, y - emf - r0 * i_a, 0.0)
-    model_v = (tuning[ekf.T_MODEL] + tuning[ekf.T_MODEL_PER_C] * abs_i / tuning[ekf.T_NOMINAL_AH]
-               + tuning[ekf.T_MODEL_POL] * np.abs(v1 + v2))
-    rm = voltage_var + model_v * model_v * (1.0 + flat2 / (h * h + 1e-12))
+    model_v = tuning[ekf.T_MODEL] + model_v_per_a * abs_i + tuning[ekf.T_MODEL_POL] * np.abs(v1 + v2)
+    rm = voltage_var + model_v * model_v * segments[ekf.SEG_DEWEIGHT][j]
     ph0 = p00 * h + p01 + p02
     ph1 = p01 * h + p11 + p12
     ph2 = p02 * h + p12 + p22
-    s = h * ph0 + ph1 + ph2 + rm
-    inv_s = np.where(measured, 1.0, 0.0)
-    k0 = ph0 / s * inv_s
-    k1 = ph1 / s * inv_s
-    k2 = ph2 / s * inv_s
+    inv_s = np.where(measured, 1.0 / (h * ph0 + ph1 + ph2 + rm), 0.0)
+    k0 = ph0 * inv_s
+    k1 = ph1 * inv_s
+    k2 = ph2 * inv_s
     soc += k0 * e
     v1 += k1 * e
     v2 += k2 * e
@@ -97,38 +97,41 @@ def _step_chunk(state, coef, i_a, y, dt_s, tuning, ocv_v, ocv_slope_v) -> None:
     p11 -= k1 * ph1
     p12 -= k1 * ph2
     p22 -= k2 * ph2
-    emf_post = emf + e * (1.0 - rm / s)
 
+    # R0 from the voltage step that the model's EMF does not explain.
     prev_v = state[ekf.PREV_V]
     di = i_a - state[ekf.PREV_I]
-    learn_r0 = measured & (prev_v == prev_v) & (np.abs(di) >= tuning[ekf.T_R0_DI])
-    if tuning[ekf.T_LEARN_R0] != 0.0 and learn_r0.any():
-        yr = (y - prev_v) - (emf - state[ekf.PREV_EMF])
-        kr = np.where(learn_r0, r0_var * di / (di * di * r0_var + r0_meas_var), 0.0)
-        r0_new = np.clip(r0 + kr * (yr - r0 * di), tuning[ekf.T_R0_MIN], tuning[ekf.T_R0_MAX])
-        r0 = np.where(learn_r0, r0_new, r0)
+    teach = measured & (prev_v == prev_v) & (np.abs(di) >= tuning[ekf.T_R0_DI]) & (tuning[ekf.T_LEARN_R0] != 0.0)
+    if teach.any():
+        step_v = (y - prev_v) - (emf - state[ekf.PREV_EMF])
+        kr = np.where(teach, r0_var * di / (di * di * r0_var + r0_meas_var), 0.0)
+        r0_taught = np.clip(r0 + kr * (step_v - r0 * di), tuning[ekf.T_R0_MIN], tuning[ekf.T_R0_MAX])
+        r0 = np.where(teach, r0_taught, r0)
         r0_var = r0_var - kr * di * r0_var
     state[ekf.PREV_V] = y
     state[ekf.PREV_I] = np.where(measured, i_a, state[ekf.PREV_I])
-    state[ekf.PREV_EMF] = np.where(measured, emf_post, state[ekf.PREV_EMF])
+    state[ekf.PREV_EMF] = np.where(measured, emf + e * (1.0 - rm * inv_s), state[ekf.PREV_EMF])
 
+    # Capacity between two rests: charge over SOC change, weighted by the SOC variances.
     cap_var = state[ekf.CAP_VAR] + tuning[ekf.T_CAP_Q] * dt_s
     window_done = (rest_s >= tuning[ekf.T_REST_S]) & (np.abs(window_ah) >= tuning[ekf.T_CAP_WIN] * cap)
     if window_done.any():
         d_soc = soc - state[ekf.WIN_SOC]
         learn = window_done & (d_soc * window_ah > 0.0) & (tuning[ekf.T_LEARN_CAP] != 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            c_obs = window_ah / d_soc
-            obs_var = c_obs * c_obs * (p00 + state[ekf.WIN_VAR]) / (d_soc * d_soc)
-            kc = np.where(learn, cap_var / (cap_var + obs_var), 0.0)
+            cap_sample = window_ah / d_soc
+            sample_var = cap_sample * cap_sample * (p00 + state[ekf.WIN_VAR]) / (d_soc * d_soc)
+            kc = np.where(learn, cap_var / (cap_var + sample_var), 0.0)
         nominal_ah = tuning[ekf.T_NOMINAL_AH]
-        cap = np.where(learn, np.clip(cap + kc * (c_obs - cap), 0.5 * nominal_ah, 1.5 * nominal_ah), cap)
+        cap_learnt = np.clip(cap + kc * (cap_sample - cap), 0.5 * nominal_ah, 1.5 * nominal_ah)
+        cap = np.where(learn, cap_learnt, cap)
         cap_var = cap_var - kc * cap_var
         state[ekf.WIN_SOC] = np.where(window_done, soc, state[ekf.WIN_SOC])
         state[ekf.WIN_VAR] = np.where(window_done, p00, state[ekf.WIN_VAR])
         window_ah = np.where(window_done, 0.0, window_ah)
 
     state[ekf.SOC], state[ekf.V1], state[ekf.V2] = soc, v1, v2
-    state[ekf.P00], state[ekf.P01], state[ekf.P02], state[ekf.P11], state[ekf.P12], state[ekf.P22] = p00, p01, p02, p11, p12, p22
-    state[ekf.R0], state[ekf.R0_VAR], state[ekf.CAP], state[ekf.CAP_VAR], state[ekf.WIN_AH] = r0, r0_var, cap, cap_var, window_ah
-    state[ekf.REST_S] = rest_s
+    state[ekf.P00], state[ekf.P01], state[ekf.P02], state[ekf.P11], state[ekf.P12], state[ekf.P22] = (
+        p00, p01, p02, p11, p12, p22)
+    state[ekf.R0], state[ekf.R0_VAR], state[ekf.CAP], state[ekf.CAP_VAR] = r0, r0_var, cap, cap_var
+    state[ekf.WIN_AH], state[ekf.REST_S] = window_ah, rest_s

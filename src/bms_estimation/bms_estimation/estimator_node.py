@@ -1,0 +1,237 @@
+"""Estimator node: every cell of the pack in one batched filter step per sample period.
+
+Subscriptions only store: the newest sample of each module (voltages, temperatures, stamp) and a
+short history of the pack current. Every ``period_s`` the node steps all cells at once: modules
+with a new sample get a measurement update with the current interpolated to *their* sampling
+instant (AFEs do not sample together with the current sensor); modules without one (missing,
+silent, garbage) get a prediction step only, so they never corrupt the other cells' estimates.
+
+Outputs: CellStates every ``cell_states_period_s``, PowerLimits every step. SOC, learned capacity
+and resistance are saved atomically to ``<state_dir>/estimator.npz`` every ``save_period_s`` and
+on deactivate/shutdown, and restored on configure (ARCHITECTURE.md, persistence).
+
+Parameters: pack (demo), state_dir ("" = $BMS_STATE_DIR or ./state, "none" = no persistence),
+backend ("" = fastest available), period_s (0.1), cell_states_period_s (1.0), save_period_s (10.0).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bms_common import topics
+from bms_common.component_info import Identity
+from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
+from bms_common.pack_config import ConfigError, load_pack_config
+from bms_estimation.current_alignment import CurrentHistory
+from bms_estimation.estimator import Estimator
+from bms_estimation.sop import SopLimits
+from bms_interfaces.msg import CellMeasurements, CellStates, ComponentInfo, PackMeasurement, PowerLimits
+from bms_safety.limits import LimitTable, load_limits
+
+STATE_FILE = "estimator.npz"
+
+
+def seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def sop_limits_from_table(table: LimitTable) -> SopLimits:
+    """Operate the SOP inside the warning (MOL) levels of voltage and current, and inside the
+    fault (MSL) temperature windows; crossing a warning is the supervisor's business."""
+    t = table.thresholds
+    mol = {key: limits.levels[0].threshold for key, limits in t.items()}
+    msl = {key: limits.levels[2].threshold for key, limits in t.items()}
+    return SopLimits(
+        cell_voltage_min_v=mol["cell_voltage_low"], cell_voltage_max_v=mol["cell_voltage_high"],
+        charge_current_max_a=mol["current_charge_high"], discharge_current_max_a=mol["current_discharge_high"],
+        charge_temperature_degc=(msl["temperature_charge_low"], msl["temperature_charge_high"]),
+        discharge_temperature_degc=(msl["temperature_discharge_low"], msl["temperature_discharge_high"]),
+    )
+
+
+def save_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            np.savez(out, **arrays)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class EstimatorNode(BmsLifecycleNode):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("estimator", Identity(kind=ComponentInfo.KIND_ESTIMATOR,
+                                               implementation="bms_estimation.estimator_node"), **kwargs)
+        self.pack_name = str(declare(self, "pack", "demo"))
+        state_dir = str(declare(self, "state_dir", ""))
+        self.state_path = None if state_dir == "none" else \
+            Path(state_dir or os.environ.get("BMS_STATE_DIR", "state")).expanduser() / STATE_FILE
+        self.backend = str(declare(self, "backend", "")) or None
+        self.period_s = float(declare(self, "period_s", 0.1))
+        self.cell_states_period_s = float(declare(self, "cell_states_period_s", 1.0))
+        self.save_period_s = float(declare(self, "save_period_s", 10.0))
+        self.active = False
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.pack = load_pack_config(self.pack_name)
+            self.sop_limits = sop_limits_from_table(load_limits(self.pack.limits))
+        except ConfigError as exc:
+            self.get_logger().error(str(exc))
+            return TransitionCallbackReturn.FAILURE
+        pack = self.pack
+        self.estimator = Estimator(pack, backend=self.backend)
+        self.restore()
+        cells, modules = pack.cells_per_module, pack.modules
+        self.voltage_v = np.full((modules, cells), np.nan)
+        self.temperature_degc = np.full((modules, cells), np.nan)
+        self.module_stamp_s = np.full(modules, np.nan)
+        self.fresh = np.zeros(modules, dtype=bool)
+        self.last_sequence = np.full(modules, -1, dtype=np.int64)
+        self.sensor_of_cell = np.asarray(pack.sensor_of_cell())
+        self.current = CurrentHistory(horizon_s=max(2.0, 5 * self.period_s))
+        self.last_step_s = math.nan
+        self.last_states_s = self.last_save_s = -math.inf
+        self.states_pub = self.create_lifecycle_publisher(CellStates, topics.CELL_STATES.name, topics.RELIABLE)
+        self.power_pub = self.create_lifecycle_publisher(PowerLimits, topics.POWER_LIMITS.name, topics.RELIABLE)
+        self.create_subscription(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells, topics.RELIABLE)
+        self.create_subscription(PackMeasurement, topics.PACK_MEASUREMENT.name, self.on_pack, topics.RELIABLE)
+        self.get_logger().info(
+            f"{pack.cell_count} cells ({pack.modules} x {pack.cells_per_module} {pack.chemistry}), "
+            f"backend {self.estimator.backend_name}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def restore(self) -> None:
+        if self.state_path is None or not self.state_path.exists():
+            return
+        try:
+            with np.load(self.state_path) as saved:
+                self.estimator.load_state(saved)
+            self.get_logger().info(f"restored SOC, capacity and resistance from {self.state_path}")
+        except (ValueError, OSError, KeyError) as exc:
+            self.get_logger().error(f"{self.state_path}: not restored ({exc}); starting from measurements")
+
+    def save(self) -> None:
+        if self.state_path is None:
+            return
+        try:
+            save_atomically(self.state_path, self.estimator.state_dict())
+        except OSError as exc:
+            self.get_logger().error(f"cannot save estimator state to {self.state_path}: {exc}",
+                                    throttle_duration_sec=30.0)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = True
+        self.timer = self.create_timer(self.period_s, self.tick)
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = False
+        self.destroy_timer(self.timer)
+        self.save()
+        return super().on_deactivate(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if hasattr(self, "estimator"):
+            self.save()
+        return TransitionCallbackReturn.SUCCESS
+
+    # -- inputs -------------------------------------------------------------------------------
+    def on_cells(self, msg: CellMeasurements) -> None:
+        m = msg.module_id
+        pack = self.pack
+        problem = None
+        if m >= pack.modules:
+            problem = f"unknown module {m} (pack {pack.name} has 0..{pack.modules - 1})"
+        elif len(msg.cell_voltages_v) != pack.cells_per_module:
+            problem = f"{len(msg.cell_voltages_v)} cell voltages, module has {pack.cells_per_module}"
+        elif len(msg.temperatures_degc) != pack.sensors_per_module:
+            problem = f"{len(msg.temperatures_degc)} temperatures, module has {pack.sensors_per_module} sensors"
+        elif msg.sequence == self.last_sequence[m]:
+            problem = f"repeated sequence number {msg.sequence}"
+        if problem:
+            self.get_logger().error(f"cell_measurements from {msg.header.frame_id!r} dropped: {problem}",
+                                    throttle_duration_sec=5.0)
+            return
+        self.last_sequence[m] = msg.sequence
+        self.voltage_v[m] = msg.cell_voltages_v  # NaN readings stay NaN: those cells only predict
+        self.temperature_degc[m] = np.asarray(msg.temperatures_degc, dtype=float)[self.sensor_of_cell]
+        self.module_stamp_s[m] = seconds(msg.header.stamp)
+        self.fresh[m] = True
+
+    def on_pack(self, msg: PackMeasurement) -> None:
+        if math.isfinite(msg.current_a):
+            self.current.add(seconds(msg.header.stamp), msg.current_a)
+
+    # -- the batched step ---------------------------------------------------------------------
+    def tick(self) -> None:
+        now_s = self.now_s()
+        if math.isnan(self.last_step_s):
+            self.last_step_s = now_s
+            return
+        dt_s = now_s - self.last_step_s
+        if dt_s <= 0:
+            return
+        self.last_step_s = now_s
+        cells = self.pack.cells_per_module
+        # Current at each module's sampling instant; modules without a new sample predict with
+        # the newest current and are not corrected.
+        at_s = np.where(self.fresh, self.module_stamp_s, now_s)
+        current_a = np.repeat(self.current.at(at_s, max_extrapolation_s=2 * self.period_s), cells)
+        voltage_v = np.where(self.fresh[:, None], self.voltage_v, np.nan).ravel()
+        self.estimator.step(voltage_v, current_a, dt_s, self.temperature_degc.ravel())
+        self.fresh[:] = False
+        stamp = self.get_clock().now().to_msg()
+        self.publish_power_limits(stamp)
+        if now_s - self.last_states_s >= self.cell_states_period_s:
+            self.publish_cell_states(stamp)
+            self.last_states_s = now_s
+        if now_s - self.last_save_s >= self.save_period_s:
+            self.save()
+            self.last_save_s = now_s
+
+    def publish_cell_states(self, stamp) -> None:
+        e = self.estimator
+        msg = CellStates(module_count=self.pack.modules, cells_per_module=self.pack.cells_per_module)
+        msg.header.stamp = stamp
+        msg.header.frame_id = self.get_name()
+        msg.soc = e.soc.astype(np.float32)
+        msg.soc_std = e.soc_std.astype(np.float32)
+        msg.capacity_ah = e.capacity_ah.astype(np.float32)
+        msg.capacity_std_ah = e.capacity_std_ah.astype(np.float32)
+        msg.soh = e.soh.astype(np.float32)
+        msg.internal_resistance_ohm = e.resistance_ohm.astype(np.float32)
+        msg.pack_soc = float(e.pack_soc())
+        msg.pack_soh = float(e.pack_soh())
+        self.states_pub.publish(msg)
+
+    def publish_power_limits(self, stamp) -> None:
+        limits = self.estimator.power_limits(self.sop_limits)
+        msg = PowerLimits()
+        msg.header.stamp = stamp
+        msg.header.frame_id = self.get_name()
+        msg.horizons_s = np.asarray(limits.horizons_s, dtype=np.float32)
+        msg.max_charge_current_a = np.asarray(limits.max_charge_current_a, dtype=np.float32)
+        msg.max_discharge_current_a = np.asarray(limits.max_discharge_current_a, dtype=np.float32)
+        msg.max_charge_power_w = np.asarray(limits.max_charge_power_w, dtype=np.float32)
+        msg.max_discharge_power_w = np.asarray(limits.max_discharge_power_w, dtype=np.float32)
+        self.power_pub.publish(msg)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_main(EstimatorNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
