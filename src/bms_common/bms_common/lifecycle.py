@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 
 import rclpy
@@ -39,7 +40,7 @@ class BmsLifecycleNode(LifecycleNode):
     def __init__(self, node_name: str, identity: Identity, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         self.announcer = ComponentAnnouncer(self, identity)
-        self.autostart = bool(self.declare_parameter("autostart", False).value)
+        self.autostart = bool(declare(self, "autostart", False))
 
     def start_if_autostart(self) -> None:
         if self.autostart:
@@ -73,9 +74,16 @@ def spin(nodes: Sequence[Node], executor: Executor | None = None,
         executor.add_node(node)
         if isinstance(node, BmsLifecycleNode):
             node.start_if_autostart()
+    failures = 0
     try:
         while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
+            try:
+                executor.spin_once(timeout_sec=0.1)
+            except Exception:  # noqa: BLE001 - a bad message or a bug in one callback must not end the node
+                failures += 1
+                if failures <= 10 or failures % 1000 == 0:
+                    nodes[0].get_logger().error(
+                        f"callback failed ({failures} so far), node keeps running:\n{traceback.format_exc()}")
     finally:
         for node in nodes:
             executor.remove_node(node)
@@ -95,3 +103,24 @@ def run_main(factory: Callable[[], Sequence[Node] | Node], args: list[str] | Non
         if rclpy.ok():
             rclpy.shutdown()
     return 0
+
+
+def declare(node: Node, name: str, default: bool | int | float | str | list) -> object:
+    """Declare a parameter and return its value as the default's type.
+
+    Launch files and command lines write ``speed:=10`` as readily as ``speed:=10.0``; a plain
+    declaration would reject the integer for a float parameter. Dynamic typing accepts either,
+    and the cast makes the node see the type it expects (or fail with the parameter's name).
+    """
+    from rcl_interfaces.msg import ParameterDescriptor
+
+    value = node.declare_parameter(name, default, ParameterDescriptor(dynamic_typing=True)).value
+    if isinstance(default, list) or value is None:
+        return value
+    try:
+        if isinstance(default, bool):
+            return value if isinstance(value, bool) else str(value).lower() in ("true", "1", "yes")
+        return type(default)(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{node.get_fully_qualified_name()}: parameter {name} must be "
+                         f"{type(default).__name__}, got {value!r}") from exc

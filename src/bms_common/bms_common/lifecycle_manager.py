@@ -33,6 +33,7 @@ from std_msgs.msg import String
 
 from bms_common import topics
 from bms_common.component_info import ComponentAnnouncer, Identity
+from bms_common.lifecycle import declare
 from bms_common.pack_config import load_pack_config
 from bms_interfaces.msg import ComponentInfo
 
@@ -67,11 +68,11 @@ class LifecycleManager(Node):
         super().__init__("lifecycle_manager", **kwargs)
         self.stop = stop or threading.Event()
         names = self.declare_parameter("node_names", [""]).value
-        pack = str(self.declare_parameter("pack", "").value)
+        pack = str(declare(self, "pack", ""))
         self.node_names = expand_node_names([n for n in (names or []) if n], pack)
-        self.autostart = bool(self.declare_parameter("autostart", True).value)
-        self.service_wait_timeout_s = float(self.declare_parameter("service_wait_timeout_s", 30.0).value)
-        self.transition_timeout_s = float(self.declare_parameter("transition_timeout_s", 10.0).value)
+        self.autostart = bool(declare(self, "autostart", True))
+        self.service_wait_timeout_s = float(declare(self, "service_wait_timeout_s", 30.0))
+        self.transition_timeout_s = float(declare(self, "transition_timeout_s", 10.0))
         self.announcer = ComponentAnnouncer(
             self, Identity(kind=ComponentInfo.KIND_TOOL, implementation="bms_common.lifecycle_manager")
         )
@@ -163,13 +164,18 @@ class LifecycleManager(Node):
 
     def shut_down(self, final_status: str | None = "shut down") -> None:
         """Deactivate then clean up, both in reverse order; keep going past a failing node."""
+        # A node that died must not hold up the others' orderly shutdown for long.
+        self.service_wait_timeout_s = min(self.service_wait_timeout_s, 2.0)
+        unreachable: set[str] = set()
         for transition_id, group in ((Transition.TRANSITION_DEACTIVATE, self.active),
                                      (Transition.TRANSITION_CLEANUP, self.configured)):
             for name in reversed(list(group)):
-                try:
-                    self.transition(name, transition_id)
-                except TransitionFailed as exc:
-                    self.get_logger().warning(str(exc))
+                if name not in unreachable:
+                    try:
+                        self.transition(name, transition_id)
+                    except TransitionFailed as exc:
+                        self.get_logger().warning(str(exc))
+                        unreachable.add(name)  # gone (its process ended): skip its later transitions
                 group.remove(name)
         if final_status:
             self._status(final_status)

@@ -19,7 +19,7 @@ import time
 
 from bms_common import topics
 from bms_common.component_info import Identity
-from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, run_main
+from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
 from bms_interfaces.msg import ComponentInfo, ContactorCommand, ContactorState, SafetyStatus
 from bms_master.contactor_hw import ContactorBackend
 from bms_master.contactor_logic import ContactorLogic, ContactorLogicConfig, ContactorLogicOutput
@@ -57,13 +57,12 @@ class ContactorNode(BmsLifecycleNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("contactor", Identity(
             kind=ComponentInfo.KIND_CONTACTOR, implementation="bms_master.contactor_node"), **kwargs)
-        declare = self.declare_parameter
-        self.backend_name = str(declare("backend", "sim").value)
+        self.backend_name = str(declare(self, "backend", "sim"))
         self.config = ContactorLogicConfig(
-            safety_timeout_s=float(declare("safety_timeout_s", 0.5).value),
-            mismatch_debounce_s=float(declare("mismatch_debounce_s", 0.1).value))
-        self.check_period_s = float(declare("check_period_s", 0.02).value)
-        self.publish_period_s = float(declare("publish_period_s", 0.1).value)
+            safety_timeout_s=float(declare(self, "safety_timeout_s", 0.5)),
+            mismatch_debounce_s=float(declare(self, "mismatch_debounce_s", 0.1)))
+        self.check_period_s = float(declare(self, "check_period_s", 0.02))
+        self.publish_period_s = float(declare(self, "publish_period_s", 0.1))
         self.logic = ContactorLogic(self.config)
         self.backend: ContactorBackend | None = None
         self.active = False

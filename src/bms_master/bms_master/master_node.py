@@ -23,7 +23,7 @@ from sensor_msgs.msg import BatteryState
 
 from bms_common import topics
 from bms_common.component_info import Identity
-from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, run_main
+from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
 from bms_common.pack_config import ConfigError, config_dirs, load_pack_config
 from bms_interfaces.msg import (
     BalancingCommand,
@@ -64,11 +64,13 @@ class MasterNode(BmsLifecycleNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("master", Identity(kind=ComponentInfo.KIND_MASTER,
                                             implementation="bms_master.master_node"), **kwargs)
-        declare = self.declare_parameter
-        self.pack_name = str(declare("pack", "demo").value)
-        self.config_name = str(declare("config", "").value)
-        self.rate_hz = float(declare("rate_hz", 10.0).value)
-        self.balancing_period_s = float(declare("balancing_period_s", 1.0).value)
+        self.pack_name = str(declare(self, "pack", "demo"))
+        self.config_name = str(declare(self, "config", ""))
+        self.rate_hz = float(declare(self, "rate_hz", 10.0))
+        self.balancing_period_s = float(declare(self, "balancing_period_s", 1.0))
+        # A stand-in for the vehicle controller in simulation: request this state (DRIVE or
+        # CHARGE) after activation, retrying once a second until it is accepted once.
+        self.startup_request = str(declare(self, "startup_request", "")).upper()
         self.active = False
         self.bad_input = 0
         self.pack_measurement: PackMeasurement | None = None
@@ -114,7 +116,18 @@ class MasterNode(BmsLifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = True
         self.timer = self.create_timer(1.0 / self.rate_hz, self.tick)
+        if self.startup_request:
+            if self.startup_request not in ("DRIVE", "CHARGE"):
+                self.get_logger().error(f"startup_request must be DRIVE, CHARGE or empty, got {self.startup_request!r}")
+                return TransitionCallbackReturn.FAILURE
+            self.startup_timer = self.create_timer(1.0, self.request_at_startup)
         return super().on_activate(state)
+
+    def request_at_startup(self) -> None:
+        result = self.machine.request(OperatingState[self.startup_request], self.now_s())
+        if result.accepted:
+            self.get_logger().info(f"startup request {self.startup_request}: {result.reason}")
+            self.destroy_timer(self.startup_timer)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = False

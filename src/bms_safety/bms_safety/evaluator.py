@@ -114,16 +114,25 @@ class SafetyEvaluator:
             charge, discharge = min(charge, c), min(discharge, d)
         if level >= Level.FAULT:
             charge = discharge = 0.0
+        waiting_for = self.missing_inputs()
         return EvaluationResult(
             now_s=now_s,
             level=Level(level),
             faults=faults,
-            contactors_allowed=level <= Level.WARNING,
+            contactors_allowed=level <= Level.WARNING and not waiting_for,
+            waiting_for=waiting_for,
             stay_closed_allowed=level <= Level.ALARM,
             charge_derating=charge,
             discharge_derating=discharge,
             raised=tuple(f for f in faults if f.key in raised_keys),
         )
+
+    def missing_inputs(self) -> tuple[str, ...]:
+        """Inputs never heard from since start: closing waits for them all."""
+        missing = [f"module {m}" for m in np.flatnonzero(np.isnan(self.store.received_s))]
+        if math.isnan(self.store.pack.received_s):
+            missing.append("pack measurement")
+        return tuple(missing)
 
     def _threshold(self, now_s: float, key: str, values: np.ndarray | float, newly: dict[str, np.ndarray],
                    window_active: bool = True) -> None:
@@ -178,7 +187,9 @@ class SafetyEvaluator:
         self._event(now_s, "PLAUS_TEMP_STUCK", finite_t & (unchanged_t > p.temperature_stuck_time_s),
                     unchanged_t, newly)
 
-        age_s = now_s - np.where(has, st.received_s, self.start_s)
+        # A module never heard from is not stale but missing: it keeps contactors_allowed false
+        # (see evaluate) without raising a latched FAULT at every bring-up.
+        age_s = np.where(has, now_s - st.received_s, 0.0)
         self._event(now_s, "STALE_MODULE", age_s > self.limits.timeouts.module_stale_s, age_s, newly)
 
     def _pack_checks(self, now_s: float, newly: dict[str, np.ndarray]) -> None:
@@ -201,7 +212,7 @@ class SafetyEvaluator:
         self._event(now_s, "PLAUS_PACK_VOLTAGE", comparable and mismatch_v > tolerance_v, mismatch_v, newly,
                     known=comparable)
 
-        pack_age_s = now_s - (pack.received_s if has_pack else self.start_s)
+        pack_age_s = now_s - pack.received_s if has_pack else 0.0  # never heard: missing, see evaluate
         self._event(now_s, "STALE_CURRENT_SENSOR", pack_age_s > t.current_sensor_stale_s, pack_age_s, newly)
         est_rx = st.estimator_received_s
         est_age_s = now_s - (self.start_s if math.isnan(est_rx) else est_rx)

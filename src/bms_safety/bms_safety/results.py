@@ -43,6 +43,9 @@ class EvaluationResult:
     charge_derating: float  # factor 0..1 on the allowed charge current
     discharge_derating: float
     raised: tuple[ActiveFault, ...]  # faults newly raised (or escalated) by this evaluation
+    # Inputs never heard from since start ("module 3", "pack measurement"): missing, not stale;
+    # closing waits until all have arrived.
+    waiting_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

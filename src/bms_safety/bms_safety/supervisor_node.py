@@ -19,7 +19,7 @@ from rclpy.time import Time
 
 from bms_common import topics
 from bms_common.component_info import Identity
-from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, run_main
+from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
 from bms_common.pack_config import ConfigError, load_pack_config
 from bms_interfaces.msg import (
     CellMeasurements,
@@ -58,11 +58,11 @@ class SupervisorNode(BmsLifecycleNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("safety_supervisor", Identity(
             kind=ComponentInfo.KIND_SAFETY, implementation="bms_safety.supervisor_node"), **kwargs)
-        self.pack_name = str(self.declare_parameter("pack", "demo").value)
-        self.limits_name = str(self.declare_parameter("limits", "").value)
-        self.state_dir = state_dir_from(str(self.declare_parameter("state_dir", "").value))
-        self.rate_hz = float(self.declare_parameter("rate_hz", 20.0).value)
-        self.diagnostics_period_s = float(self.declare_parameter("diagnostics_period_s", 1.0).value)
+        self.pack_name = str(declare(self, "pack", "demo"))
+        self.limits_name = str(declare(self, "limits", ""))
+        self.state_dir = state_dir_from(str(declare(self, "state_dir", "")))
+        self.rate_hz = float(declare(self, "rate_hz", 20.0))
+        self.diagnostics_period_s = float(declare(self, "diagnostics_period_s", 1.0))
         self.supervisor: SafetySupervisor | None = None
         self.sequence = 0
         self.last_result: EvaluationResult | None = None

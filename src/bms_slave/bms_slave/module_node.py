@@ -20,7 +20,7 @@ from rclpy.time import Time
 
 from bms_common import topics
 from bms_common.component_info import Identity
-from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn
+from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare
 from bms_interfaces.msg import BalancingCommand, CellMeasurements, ComponentInfo
 from bms_slave.afe import AfeBackend, AfeCommunicationError
 
@@ -42,8 +42,8 @@ class ModuleNode(BmsLifecycleNode):
         self.module_id = module_id
         self.backend = backend
         self.self_timed = self_timed
-        self.sample_period_s = float(self.declare_parameter("sample_period_s", 0.1).value)
-        self.balancing_timeout_s = float(self.declare_parameter("balancing_timeout_s", 5.0).value)
+        self.sample_period_s = float(declare(self, "sample_period_s", 0.1))
+        self.balancing_timeout_s = float(declare(self, "balancing_timeout_s", 5.0))
         self.sequence = 0
         self.active = False
         self.comm_errors = 0

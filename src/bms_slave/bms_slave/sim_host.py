@@ -31,7 +31,7 @@ from rosgraph_msgs.msg import Clock
 
 from bms_common import topics
 from bms_common.component_info import ComponentAnnouncer, Identity
-from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, run_main
+from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
 from bms_common.pack_config import load_pack_config
 from bms_interfaces.msg import ComponentInfo, ContactorCommand, ContactorState, CurrentLimits, PackMeasurement
 from bms_interfaces.srv import InjectFault
@@ -113,20 +113,19 @@ class PlantNode(Node):
     def __init__(self, stop: threading.Event, namespace: str = "/bms") -> None:
         super().__init__("plant", namespace=namespace)
         self.stop = stop
-        declare = self.declare_parameter
-        self.pack = load_pack_config(str(declare("pack", "demo").value))
-        self.speed = float(declare("speed", 1.0).value)
-        self.duration_s = float(declare("duration", 0.0).value)
-        self.step_s = float(declare("step_s", 0.05).value)
-        self.sample_period_s = float(declare("sample_period_s", 0.1).value)
-        self.pack_sensor_period_s = float(declare("pack_sensor_period_s", 0.1).value)
+        self.pack = load_pack_config(str(declare(self, "pack", "demo")))
+        self.speed = float(declare(self, "speed", 1.0))
+        self.duration_s = float(declare(self, "duration", 0.0))
+        self.step_s = float(declare(self, "step_s", 0.05))
+        self.sample_period_s = float(declare(self, "sample_period_s", 0.1))
+        self.pack_sensor_period_s = float(declare(self, "pack_sensor_period_s", 0.1))
         if self.speed <= 0 or self.step_s <= 0 or self.sample_period_s < self.step_s:
             raise ValueError(
                 f"plant: need speed > 0, step_s > 0 and sample_period_s >= step_s, got speed={self.speed}, "
                 f"step_s={self.step_s}, sample_period_s={self.sample_period_s}")
         self.plant = PackPlant(self.pack)
-        self._set_profile(str(declare("profile", "drive").value),
-                          float(declare("profile_current_a", 0.0).value))
+        self._set_profile(str(declare(self, "profile", "drive")),
+                          float(declare(self, "profile_current_a", 0.0)))
         self.add_on_set_parameters_callback(self._on_parameters)
         self.announcer = ComponentAnnouncer(self, Identity(
             kind=ComponentInfo.KIND_SIMULATION, implementation="bms_slave.plant", hardware_id="sim"))

@@ -1,0 +1,30 @@
+"""At bring-up, inputs never heard from are missing (no closing), not stale (no latched FAULT)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bms_common.pack_config import load_pack_config
+from bms_safety.codes import Level
+from bms_safety.evaluator import SafetyEvaluator
+
+
+def test_missing_inputs_block_closing_without_faults():
+    pack = load_pack_config("demo")
+    evaluator = SafetyEvaluator.from_pack(pack, start_s=0.0)
+    result = evaluator.evaluate(60.0)
+    assert not any(f.code.startswith("STALE") for f in result.faults)
+    assert not result.contactors_allowed
+    assert result.waiting_for[0] == "module 0" and "pack measurement" in result.waiting_for
+
+    for module in range(pack.modules):
+        evaluator.update_module(module, 60.0, np.full(12, 3.7), np.full(4, 25.0), 0, received_s=60.0)
+    evaluator.update_pack(60.0, 0.0, 3.7 * 48, 0.0, 5e6, True, received_s=60.0)
+    result = evaluator.evaluate(60.05)
+    assert result.waiting_for == () and result.contactors_allowed and result.level <= Level.WARNING
+
+    # Once heard, silence is stale as usual (after its debounce).
+    evaluator.evaluate(65.0)
+    result = evaluator.evaluate(66.0)
+    assert {f.code for f in result.faults} >= {"STALE_MODULE", "STALE_CURRENT_SENSOR"}
+    assert not result.contactors_allowed
