@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Runs the main job: the simulated pack with every component.
+# The main job: the simulated pack with every component (launch/sim.launch.xml), until Ctrl-C.
+# Launch arguments pass through, e.g.  scripts/run.sh speed:=10 duration:=600 pack:=nmc_16x12
 set -euo pipefail
-echo "make run: there is no system to run yet: the simulated pack (issue 3) has not landed." >&2
-exit 1
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck disable=SC1091
+source env.sh
+exec bms launch sim "$@"

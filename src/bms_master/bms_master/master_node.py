@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 
 import numpy as np
 from sensor_msgs.msg import BatteryState
@@ -78,6 +79,9 @@ class MasterNode(BmsLifecycleNode):
         self.charge_derating = math.nan
         self.discharge_derating = math.nan
         self.feedback = ContactorFeedback()
+        self.last_state = OperatingState.STANDBY
+        self.safety_input: SafetyInput | None = None
+        self.safety_wall_s = -math.inf
         self.cell_states: CellStates | None = None
         self.cell_states_s = -math.inf
         self.last_command: ContactorCommand | None = None
@@ -150,7 +154,9 @@ class MasterNode(BmsLifecycleNode):
     def on_safety(self, msg: SafetyStatus) -> None:
         level = SafetyLevel(min(msg.level, SafetyLevel.FAULT))
         latched = any(f.latched for f in msg.faults)
-        self.machine.set_safety(SafetyInput(level, msg.contactors_allowed, latched), self.now_s())
+        self.safety_input = SafetyInput(level, msg.contactors_allowed, latched)
+        self.safety_wall_s = time.monotonic()
+        self.machine.set_safety(self.safety_input, self.now_s())
         self.charge_derating, self.discharge_derating = msg.charge_derating, msg.discharge_derating
 
     def on_contactors(self, msg: ContactorState) -> None:
@@ -189,7 +195,19 @@ class MasterNode(BmsLifecycleNode):
     def tick(self) -> None:
         now_s = self.now_s()
         stamp = self.get_clock().now().to_msg()
+        # A status that is fresh on the wall clock is not silent, however much a faster-than-
+        # real-time simulation magnified its delivery delay on the node clock.
+        if self.safety_input is not None and \
+                time.monotonic() - self.safety_wall_s <= self.config.state_machine.safety_timeout_s:
+            self.machine.set_safety(self.safety_input, now_s)
         output = self.machine.step(now_s)
+        if output.state != self.last_state:
+            text = f"{self.last_state.name} -> {output.state.name}: {output.reason}"
+            if output.state == OperatingState.ERROR:
+                self.get_logger().error(text)
+            else:
+                self.get_logger().info(text)
+            self.last_state = output.state
         command = ContactorCommand(main_plus=output.command.main_plus, main_minus=output.command.main_minus,
                                    precharge=output.command.precharge)
         command.header.stamp = stamp
