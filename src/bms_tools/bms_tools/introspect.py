@@ -18,8 +18,6 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from bms_common import topics
 from bms_tools.rosgraph import INFRASTRUCTURE_TOPICS, close_node, message_class, open_node, resolve
 
-DISCOVERY_S = 1.0  # how long the graph is given to fill in before answering a list
-
 
 def _stop_event() -> threading.Event:
     stop = threading.Event()
@@ -79,7 +77,7 @@ def to_yaml(msg: Any, indent: int = 0) -> str:
 def _topic_list(args: argparse.Namespace) -> int:
     context, node = open_node("bms_topic_list")
     try:
-        time.sleep(DISCOVERY_S)  # discovery is asynchronous: give the graph time to arrive
+        time.sleep(args.wait)  # discovery is asynchronous: give the graph time to arrive
         entries = [(n, t) for n, t in node.get_topic_names_and_types()
                    if args.all or n not in INFRASTRUCTURE_TOPICS]
         width = max((len(n) for n, _ in entries), default=0)
@@ -190,6 +188,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing = topic_sub.add_parser("list", help="topics in the graph")
     listing.add_argument("-t", "--show-types", action="store_true")
     listing.add_argument("-a", "--all", action="store_true", help="include /rosout and friends")
+    listing.add_argument("--wait", type=float, default=2.0, metavar="S",
+                         help="time given to discovery before listing")
     listing.set_defaults(handler=_topic_list)
     for name, handler, help_text in (("echo", _topic_echo, "print messages of a topic"),
                                      ("hz", _topic_hz, "measure the publishing rate")):

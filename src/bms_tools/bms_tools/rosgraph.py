@@ -35,7 +35,8 @@ def message_class(type_name: str) -> Any:
 def open_node(name: str, args: list[str] | None = None) -> tuple[Context, Node]:
     """A node in a private context; signals stay with the caller so it can finish cleanly."""
     context = Context()
-    rclpy.init(args=args, context=context, signal_handler_options=SignalHandlerOptions.NO)
+    # No args: rcl would otherwise read sys.argv and take `--remap a:=b` for its own remap rules.
+    rclpy.init(args=args if args is not None else [], context=context, signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node(name, context=context, start_parameter_services=False)
     return context, node
 

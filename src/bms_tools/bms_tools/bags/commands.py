@@ -44,7 +44,7 @@ def _play(args: argparse.Namespace) -> int:
         print(f"bms bag play: {error}")
         return 2
     options = PlayOptions(rate=args.rate, loop=args.loop, topics=args.topics, remaps=remaps,
-                          clock=args.clock, clock_hz=args.clock_hz)
+                          clock=args.clock, clock_hz=args.clock_hz, wait_subscribers=args.wait_subscribers)
     return play(args.bag, options, _stop_on_signals())
 
 
@@ -100,6 +100,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     play.add_argument("--remap", nargs="+", default=[], metavar="FROM:=TO")
     play.add_argument("--clock", action="store_true", help="publish /clock from the bag's time")
     play.add_argument("--clock-hz", type=float, default=100.0, help="/clock rate between messages")
+    play.add_argument("--wait-subscribers", type=int, default=0, metavar="N",
+                      help="start once every played topic has N matched subscribers (max 10 s)")
     play.set_defaults(handler=_play)
 
     info = bag_sub.add_parser("info", help="summarise a bag")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock
@@ -23,9 +24,14 @@ from bms_tools.bags.qos import from_bag_qos
 from bms_tools.bags.reading import BagError, open_raw
 from bms_tools.rosgraph import close_node, message_class, open_node, resolve
 
-# How long to wait for the subscribers already in the graph to match the new publishers, so the
-# first messages are not published into the void.
+# Discovery is asynchronous: the player's graph view fills in over the first few hundred ms, so it
+# watches the graph at least DISCOVERY_SETTLE_S, then waits (up to MATCH_TIMEOUT_S) until every
+# subscriber it sees has matched its publishers, so the first messages reach them.
+# With --wait-subscribers N the player instead waits (up to WAIT_SUBSCRIBERS_TIMEOUT_S) until each
+# publisher has N matched subscriptions: a late-discovered subscriber is then never missed.
+DISCOVERY_SETTLE_S = 0.5
 MATCH_TIMEOUT_S = 3.0
+WAIT_SUBSCRIBERS_TIMEOUT_S = 10.0
 # Sleeping wakes up late by a scheduler tick; the last stretch before a deadline is spun.
 SPIN_BEFORE_DUE_S = 0.0005
 
@@ -38,6 +44,7 @@ class PlayOptions:
     remaps: dict[str, str] = field(default_factory=dict)
     clock: bool = False
     clock_hz: float = 100.0
+    wait_subscribers: int = 0
 
 
 @dataclass
@@ -70,6 +77,22 @@ def _wait_until(due: float, stop: threading.Event, tick: Callable[[], None] | No
         pass
 
 
+def _wait_for_subscribers(node: Node, publishers: list[Publisher], minimum: int) -> None:
+    start = time.monotonic()
+    settled = start + (0.0 if minimum else DISCOVERY_SETTLE_S)
+    deadline = start + (WAIT_SUBSCRIBERS_TIMEOUT_S if minimum else MATCH_TIMEOUT_S)
+
+    def ready(publisher: Publisher) -> bool:
+        wanted = max(minimum, node.count_subscribers(publisher.topic_name))
+        return publisher.get_subscription_count() >= wanted
+
+    while time.monotonic() < settled or not all(ready(p) for p in publishers):
+        if time.monotonic() > deadline:
+            print("bms bag play: some subscribers did not match in time; playing anyway")
+            return
+        time.sleep(0.01)
+
+
 def play(path: Path, options: PlayOptions, stop: threading.Event) -> int:
     if options.rate <= 0:
         print(f"bms bag play: --rate must be > 0, got {options.rate}")
@@ -97,13 +120,7 @@ def play(path: Path, options: PlayOptions, stop: threading.Event) -> int:
     clock = _BagClock(node.create_publisher(Clock, "/clock", 10), bag_start, options.rate) \
         if options.clock else None
 
-    deadline = time.monotonic() + MATCH_TIMEOUT_S
-    while not all(p.get_subscription_count() >= node.count_subscribers(p.topic_name)
-                  for p in publishers.values()):
-        if time.monotonic() > deadline:
-            print("bms bag play: some subscribers did not match in time; playing anyway")
-            break
-        time.sleep(0.01)
+    _wait_for_subscribers(node, list(publishers.values()), options.wait_subscribers)
 
     stats = PlayStats()
     progress = Progress()

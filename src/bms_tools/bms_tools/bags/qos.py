@@ -24,6 +24,7 @@ from rosbags.interfaces import (
 # A latched topic such as ``components`` has one sample per writer: keep them all.
 LATCHED_DEPTH = 1000
 RECORD_DEPTH = 100
+INFINITE_NS = 2**63 - 1
 
 
 def _time(duration: Duration) -> QosTime:
@@ -32,7 +33,13 @@ def _time(duration: Duration) -> QosTime:
 
 
 def _duration(time: QosTime) -> Duration:
-    return Duration(seconds=time.sec, nanoseconds=time.nsec)
+    """Discovery reports "infinite" as INT64_MAX ns; rclpy spells it 0 (use the default).
+
+    Integer arithmetic on purpose: Duration(seconds=...) goes through a float and turns INT64_MAX
+    into a negative lifespan, after which every message expires before delivery.
+    """
+    total = time.sec * 1_000_000_000 + time.nsec
+    return Duration(nanoseconds=0 if total >= INFINITE_NS else total)
 
 
 def to_bag_qos(profile: QoSProfile) -> Qos:

@@ -1,0 +1,39 @@
+"""bms topic list/echo/hz and bms node list against a live publisher."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from bms_common.testing import NodeProcess
+
+
+def run_all(commands: dict[str, list[str]]) -> dict[str, str]:
+    """Start every command at once (each pays rclpy start-up) and collect the outputs."""
+    processes = {name: subprocess.Popen(["bms", *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True) for name, argv in commands.items()}
+    outputs = {}
+    for name, process in processes.items():
+        out, _ = process.communicate(timeout=30)
+        assert process.returncode == 0, f"bms {' '.join(commands[name])}:\n{out}"
+        outputs[name] = out
+    return outputs
+
+
+def test_topic_and_node_tools(publisher: NodeProcess) -> None:
+    out = run_all({
+        "list": ["topic", "list", "-t", "--wait", "3"],
+        "echo": ["topic", "echo", "safety_status", "-n", "2", "--timeout", "15"],
+        "hz": ["topic", "hz", "/bms/pack_measurement", "--duration", "3", "--timeout", "15"],
+        "nodes": ["node", "list", "--wait", "3"],
+    })
+    assert re.search(r"/bms/cell_measurements\s+\[bms_interfaces/msg/CellMeasurements\]", out["list"])
+    assert "/diagnostics" in out["list"] and "/rosout" not in out["list"]
+    assert out["echo"].count("\n---") == 2
+    assert "header:\n  stamp:\n    sec:" in out["echo"] and "faults:" in out["echo"]
+    rates = [float(r) for r in re.findall(r"average rate: ([\d.]+) Hz", out["hz"])]
+    assert rates and abs(rates[-1] - 50.0) < 5.0, out["hz"]
+    assert "std dev:" in out["hz"]
+    assert re.search(r"/bms/sample_publisher\s+kind=simulation vendor=open-bms "
+                     r"implementation=sample_publisher version=\S+ interface=1\.0\.0 hardware=test-rig-1",
+                     out["nodes"]), out["nodes"]
