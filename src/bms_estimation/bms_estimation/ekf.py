@@ -31,8 +31,8 @@ STATE_NAMES = (
 )
 
 # Rows of the per-step coefficient array (depend on dt and each cell's time constants).
-A1, G1, A2, G2 = range(4)
-COEF_ROWS = 4
+A1, G1, A2, G2, A1_SQ, A1_A2, A2_SQ = range(7)
+COEF_ROWS = 7
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ SEG_OCV, SEG_SLOPE, SEG_DEWEIGHT = range(3)
 
 # Every index the kernels use; the compiled backend checks its disk cache against it.
 LAYOUT = (STATE_ROWS, SOC, V1, V2, P00, P01, P02, P11, P12, P22, R0, R0_VAR, CAP, CAP_VAR, WIN_SOC, WIN_VAR,
-          WIN_AH, PREV_V, PREV_I, PREV_EMF, REST_S, COEF_ROWS, A1, G1, A2, G2, SEG_OCV, SEG_SLOPE, SEG_DEWEIGHT,
+          WIN_AH, PREV_V, PREV_I, PREV_EMF, REST_S, COEF_ROWS, A1, G1, A2, G2, A1_SQ, A1_A2, A2_SQ, SEG_OCV, SEG_SLOPE, SEG_DEWEIGHT,
           len(TUNING_FIELDS), T_VNOISE, T_MODEL, T_MODEL_PER_C, T_MODEL_POL, T_FLAT, T_INOISE, T_IGAIN, T_ITIME,
           T_RC, T_R0_Q, T_R0_MEAS, T_R0_DI, T_CAP_Q, T_CAP_WIN, T_REST_C, T_REST_S, T_NOMINAL_AH, T_R0_MIN,
           T_R0_MAX, T_LEARN_R0, T_LEARN_CAP)
@@ -109,6 +109,9 @@ def rc_coefficients(tau1_s: np.ndarray, r1_ohm: np.ndarray, tau2_s: np.ndarray, 
     coef[G1] = r1_ohm * (1.0 - coef[A1])
     coef[A2] = np.exp(-dt_s / tau2_s)
     coef[G2] = r2_ohm * (1.0 - coef[A2])
+    coef[A1_SQ] = coef[A1] * coef[A1]
+    coef[A1_A2] = coef[A1] * coef[A2]
+    coef[A2_SQ] = coef[A2] * coef[A2]
     return coef
 
 

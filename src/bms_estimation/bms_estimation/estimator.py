@@ -61,6 +61,7 @@ class Estimator:
         self.state[ekf.PREV_V] = np.nan
         # Cells without a given SOC start from the OCV of their first measured voltage.
         self._needs_first_soc = np.full(self.cells, initial_soc is None)
+        self._awaiting_first_soc = initial_soc is None
 
     def step(self, voltage_v: np.ndarray, current_a: float | np.ndarray, dt_s: float,
              temperature_degc: np.ndarray | None = None) -> None:
@@ -69,12 +70,13 @@ class Estimator:
         module's sampling instant. An unknown current (NaN) holds the cells' charge and skips
         their update, since a voltage cannot be explained without the current."""
         voltage_v = np.asarray(voltage_v, dtype=float)
-        current = np.broadcast_to(np.asarray(current_a, dtype=float), (self.cells,))
-        current_known = np.isfinite(current)
-        if not current_known.all():
-            voltage_v = np.where(current_known, voltage_v, np.nan)
-            current = np.where(current_known, current, 0.0)
-        if self._needs_first_soc.any():
+        current = np.asarray(current_a, dtype=float)
+        if current.ndim == 0:
+            current = np.full(self.cells, current)
+        if voltage_v.shape != (self.cells,) or current.shape != (self.cells,):
+            raise ValueError(f"step() needs {self.cells} voltages and 1 or {self.cells} currents, "
+                             f"got {voltage_v.shape} and {current.shape}")
+        if self._awaiting_first_soc:
             self._first_soc(voltage_v, current)
         if temperature_degc is not None:
             temperature = np.asarray(temperature_degc, dtype=float)
@@ -82,17 +84,18 @@ class Estimator:
         if dt_s != self._coef_dt_s:
             self._coef = ekf.rc_coefficients(self.tau1_s, self.r1_ohm, self.tau2_s, self.r2_ohm, dt_s)
             self._coef_dt_s = dt_s
-        self._backend.step(self.state, self._coef, np.ascontiguousarray(current), voltage_v, dt_s,
-                           self._tuning_array, self._segments)
+        self._backend.step(self.state, self._coef, np.ascontiguousarray(current),
+                           np.ascontiguousarray(voltage_v), dt_s, self._tuning_array, self._segments)
 
     def _first_soc(self, voltage_v: np.ndarray, current_a: np.ndarray) -> None:
-        start = self._needs_first_soc & np.isfinite(voltage_v)
+        start = self._needs_first_soc & np.isfinite(voltage_v) & np.isfinite(current_a)
         rest_voltage_v = voltage_v[start] - self.state[ekf.R0, start] * current_a[start]
         self.state[ekf.SOC, start] = self.params.ocv.soc_at(rest_voltage_v)
         self.state[ekf.P00, start] = FIRST_MEASUREMENT_SOC_STD**2
         self.state[ekf.WIN_SOC, start] = self.state[ekf.SOC, start]
         self.state[ekf.WIN_VAR, start] = self.state[ekf.P00, start]
         self._needs_first_soc &= ~start
+        self._awaiting_first_soc = bool(self._needs_first_soc.any())
 
     @property
     def soc(self) -> np.ndarray:
@@ -157,3 +160,4 @@ class Estimator:
         for row, name in enumerate(ekf.STATE_NAMES):
             self.state[row] = saved[name]
         self._needs_first_soc = np.asarray(saved["needs_first_soc"], dtype=bool).copy()
+        self._awaiting_first_soc = bool(self._needs_first_soc.any())

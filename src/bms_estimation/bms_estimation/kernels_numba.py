@@ -70,8 +70,14 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
     g1_r = coef[ekf.G1]
     a2_r = coef[ekf.A2]
     g2_r = coef[ekf.G2]
+    a1_sq_r = coef[ekf.A1_SQ]
+    a1_a2_r = coef[ekf.A1_A2]
+    a2_sq_r = coef[ekf.A2_SQ]
     for n in numba.prange(state.shape[1]):
-        i_a = current_a[n]
+        # An unknown current (NaN) counts as zero and voids the voltage it would have to explain.
+        i_raw = current_a[n]
+        current_known = i_raw == i_raw
+        i_a = i_raw if current_known else 0.0
         abs_i = abs(i_a)
         cap = cap_r[n]
         a1 = a1_r[n]
@@ -85,16 +91,16 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
         p00 = p00_r[n] + sig_i * b0 * sig_i * b0 * soc_q_scale
         p01 = a1 * p01_r[n]
         p02 = a2 * p02_r[n]
-        p11 = a1 * a1 * p11_r[n] + rc_q
-        p12 = a1 * a2 * p12_r[n]
-        p22 = a2 * a2 * p22_r[n] + rc_q
+        p11 = a1_sq_r[n] * p11_r[n] + rc_q
+        p12 = a1_a2_r[n] * p12_r[n]
+        p22 = a2_sq_r[n] * p22_r[n] + rc_q
         r0 = r0_r[n]
         r0_var = r0_var_r[n] + r0_q
         window_ah = win_ah_r[n] + i_a * ah_per_a
         rest_s = rest_r[n] + dt_s if abs_i < rest_a else 0.0
         # Update with the scalar voltage; an unmeasured cell gets zero gain.
         y = voltage_v[n]
-        measured = y == y
+        measured = (y == y) & current_known
         position = soc * n_segments
         j = min(max(int(position), 0), n_segments - 1)
         slope = seg_slope[j]
@@ -128,7 +134,7 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
         r0_taught = min(max(r0 + kr * (step_v - r0 * di), r0_min), r0_max)
         r0 = r0_taught if teach else r0
         r0_var_post = r0_var - kr * di * r0_var
-        prev_v_r[n] = y
+        prev_v_r[n] = y if measured else np.nan
         prev_i_r[n] = i_a if measured else prev_i_r[n]
         prev_emf_r[n] = emf + e * (1.0 - rm * inv_s) if measured else prev_emf_r[n]
         # Capacity between two rests: charge over SOC change, weighted by the SOC variances.

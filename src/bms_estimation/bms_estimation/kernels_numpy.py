@@ -41,7 +41,8 @@ def step(state: np.ndarray, coef: np.ndarray, current_a: np.ndarray, voltage_v: 
                     segments)
 
 
-def _step_chunk(state, coef, i_a, y, dt_s, tuning, segments) -> None:
+def _step_chunk(state, coef, current_a, y, dt_s, tuning, segments) -> None:
+    """One chunk; results go straight into the state rows (views), which saves a copy per row."""
     n_segments = segments.shape[1]
     voltage_var = tuning[ekf.T_VNOISE] * tuning[ekf.T_VNOISE]
     model_v_per_a = tuning[ekf.T_MODEL_PER_C] / tuning[ekf.T_NOMINAL_AH]
@@ -49,29 +50,40 @@ def _step_chunk(state, coef, i_a, y, dt_s, tuning, segments) -> None:
     rc_q = tuning[ekf.T_RC] * dt_s
     r0_meas_var = tuning[ekf.T_R0_MEAS] * tuning[ekf.T_R0_MEAS]
     ah_per_a = dt_s / 3600.0
-    cap = state[ekf.CAP]
-    a1, a2 = coef[ekf.A1], coef[ekf.A2]
+    soc, v1, v2 = state[ekf.SOC], state[ekf.V1], state[ekf.V2]
+    p00, p01, p02 = state[ekf.P00], state[ekf.P01], state[ekf.P02]
+    p11, p12, p22 = state[ekf.P11], state[ekf.P12], state[ekf.P22]
+    r0, r0_var, cap, cap_var = state[ekf.R0], state[ekf.R0_VAR], state[ekf.CAP], state[ekf.CAP_VAR]
+    # An unknown current (NaN) counts as zero and voids the voltage, which it would have to explain.
+    current_known = current_a == current_a
+    i_a = np.where(current_known, current_a, 0.0)
+    measured = (y == y) & current_known
     abs_i = np.abs(i_a)
 
     # Predict.
     b0 = ah_per_a / cap
-    soc = state[ekf.SOC] + b0 * i_a
-    v1 = a1 * state[ekf.V1] + coef[ekf.G1] * i_a
-    v2 = a2 * state[ekf.V2] + coef[ekf.G2] * i_a
     sig_i = tuning[ekf.T_INOISE] + tuning[ekf.T_IGAIN] * abs_i
-    p00 = state[ekf.P00] + sig_i * b0 * sig_i * b0 * soc_q_scale
-    p01 = a1 * state[ekf.P01]
-    p02 = a2 * state[ekf.P02]
-    p11 = a1 * a1 * state[ekf.P11] + rc_q
-    p12 = a1 * a2 * state[ekf.P12]
-    p22 = a2 * a2 * state[ekf.P22] + rc_q
-    r0 = state[ekf.R0]
-    r0_var = state[ekf.R0_VAR] + tuning[ekf.T_R0_Q] * dt_s
-    window_ah = state[ekf.WIN_AH] + i_a * ah_per_a
-    rest_s = np.where(abs_i < tuning[ekf.T_REST_C] * tuning[ekf.T_NOMINAL_AH], state[ekf.REST_S] + dt_s, 0.0)
+    soc += b0 * i_a
+    v1 *= coef[ekf.A1]
+    v1 += coef[ekf.G1] * i_a
+    v2 *= coef[ekf.A2]
+    v2 += coef[ekf.G2] * i_a
+    p00 += sig_i * b0 * sig_i * b0 * soc_q_scale
+    p01 *= coef[ekf.A1]
+    p02 *= coef[ekf.A2]
+    p11 *= coef[ekf.A1_SQ]
+    p11 += rc_q
+    p12 *= coef[ekf.A1_A2]
+    p22 *= coef[ekf.A2_SQ]
+    p22 += rc_q
+    r0_var += tuning[ekf.T_R0_Q] * dt_s
+    window_ah = state[ekf.WIN_AH]
+    window_ah += i_a * ah_per_a
+    rest_s = state[ekf.REST_S]
+    rest_s += dt_s
+    rest_s[abs_i >= tuning[ekf.T_REST_C] * tuning[ekf.T_NOMINAL_AH]] = 0.0
 
     # Update with the scalar voltage; an unmeasured cell gets zero gain.
-    measured = y == y
     position = soc * n_segments
     # Truncation then clamping equals floor then clamping, and is cheaper.
     j = np.clip(position.astype(np.intp), 0, n_segments - 1)
@@ -106,14 +118,14 @@ def _step_chunk(state, coef, i_a, y, dt_s, tuning, segments) -> None:
         step_v = (y - prev_v) - (emf - state[ekf.PREV_EMF])
         kr = np.where(teach, r0_var * di / (di * di * r0_var + r0_meas_var), 0.0)
         r0_taught = np.clip(r0 + kr * (step_v - r0 * di), tuning[ekf.T_R0_MIN], tuning[ekf.T_R0_MAX])
-        r0 = np.where(teach, r0_taught, r0)
-        r0_var = r0_var - kr * di * r0_var
-    state[ekf.PREV_V] = y
-    state[ekf.PREV_I] = np.where(measured, i_a, state[ekf.PREV_I])
-    state[ekf.PREV_EMF] = np.where(measured, emf + e * (1.0 - rm * inv_s), state[ekf.PREV_EMF])
+        np.copyto(r0, r0_taught, where=teach)
+        r0_var -= kr * di * r0_var
+    state[ekf.PREV_V] = np.where(measured, y, np.nan)
+    np.copyto(state[ekf.PREV_I], i_a, where=measured)
+    np.copyto(state[ekf.PREV_EMF], emf + e * (1.0 - rm * inv_s), where=measured)
 
     # Capacity between two rests: charge over SOC change, weighted by the SOC variances.
-    cap_var = state[ekf.CAP_VAR] + tuning[ekf.T_CAP_Q] * dt_s
+    cap_var += tuning[ekf.T_CAP_Q] * dt_s
     window_done = (rest_s >= tuning[ekf.T_REST_S]) & (np.abs(window_ah) >= tuning[ekf.T_CAP_WIN] * cap)
     if window_done.any():
         d_soc = soc - state[ekf.WIN_SOC]
@@ -124,14 +136,8 @@ def _step_chunk(state, coef, i_a, y, dt_s, tuning, segments) -> None:
             kc = np.where(learn, cap_var / (cap_var + sample_var), 0.0)
         nominal_ah = tuning[ekf.T_NOMINAL_AH]
         cap_learnt = np.clip(cap + kc * (cap_sample - cap), 0.5 * nominal_ah, 1.5 * nominal_ah)
-        cap = np.where(learn, cap_learnt, cap)
-        cap_var = cap_var - kc * cap_var
-        state[ekf.WIN_SOC] = np.where(window_done, soc, state[ekf.WIN_SOC])
-        state[ekf.WIN_VAR] = np.where(window_done, p00, state[ekf.WIN_VAR])
-        window_ah = np.where(window_done, 0.0, window_ah)
-
-    state[ekf.SOC], state[ekf.V1], state[ekf.V2] = soc, v1, v2
-    state[ekf.P00], state[ekf.P01], state[ekf.P02], state[ekf.P11], state[ekf.P12], state[ekf.P22] = (
-        p00, p01, p02, p11, p12, p22)
-    state[ekf.R0], state[ekf.R0_VAR], state[ekf.CAP], state[ekf.CAP_VAR] = r0, r0_var, cap, cap_var
-    state[ekf.WIN_AH], state[ekf.REST_S] = window_ah, rest_s
+        np.copyto(cap, cap_learnt, where=learn)
+        cap_var -= kc * cap_var
+        np.copyto(state[ekf.WIN_SOC], soc, where=window_done)
+        np.copyto(state[ekf.WIN_VAR], p00, where=window_done)
+        window_ah[window_done] = 0.0

@@ -36,7 +36,7 @@ def filterpy_reference(est: Estimator, soc0: np.ndarray, current_a: np.ndarray,
         kf = ExtendedKalmanFilter(dim_x=3, dim_z=1, dim_u=1)
         kf.x = np.array([[soc0[cell]], [0.0], [0.0]])
         kf.P = np.diag(est.state[[ekf.P00, ekf.P11, ekf.P22], cell])
-        a1, g1, a2, g2 = coef[:, cell]
+        a1, g1, a2, g2 = coef[[ekf.A1, ekf.G1, ekf.A2, ekf.G2], cell]
         r0, capacity_ah = est.state[ekf.R0, cell], est.state[ekf.CAP, cell]
         b0 = DT_S / (3600.0 * capacity_ah)
         kf.F = np.diag([1.0, a1, a2])
