@@ -30,13 +30,18 @@ def test_play_publishes_the_recorded_messages_at_rate(recorded_bag: Path, ros: R
             if connection.topic in PLAYED:
                 recorded[connection.topic].append(plain(reader.deserialize(raw, connection.msgtype)))
                 times.append(timestamp)
+    # One subscription per topic: the player waits for one matched subscriber per topic.
     arrivals: list[float] = []
-    received = {}
-    for topic, (target, msg_type) in PLAYED.items():
-        received[topic] = ros.collect(msg_type, target, topics.LATCHED_MANY if "safety" in topic else topics.RELIABLE,
-                                      raw=True)
-    ros.node.create_subscription(CellMeasurements, "/replay/cell_measurements",
-                                 lambda _m: arrivals.append(time.monotonic()), topics.RELIABLE)
+    ros.collect(SafetyStatus, "/replay/safety_status", topics.LATCHED_MANY, raw=True)
+    cells = ros.received.setdefault("/replay/cell_measurements", [])
+
+    def on_cells(raw: bytes) -> None:
+        arrivals.append(time.monotonic())
+        with ros.lock:
+            cells.append(raw)
+
+    ros.node.create_subscription(CellMeasurements, "/replay/cell_measurements", on_cells, topics.RELIABLE,
+                                 raw=True)
     remaps = [f"{source}:={target}" for source, (target, _) in PLAYED.items()]
     result = subprocess.run(
         ["bms", "bag", "play", str(recorded_bag), "--rate", str(RATE), "--topics", *PLAYED,
