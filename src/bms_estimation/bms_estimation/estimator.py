@@ -55,7 +55,8 @@ class Estimator:
         self.state[ekf.R0] = self.params.r0_ohm
         self.state[ekf.R0_VAR] = (0.3 * self.params.r0_ohm) ** 2
         self.state[ekf.CAP] = self.params.capacity_ah
-        self.state[ekf.CAP_VAR] = (0.05 * self.params.capacity_ah) ** 2
+        # An aged cell may have lost 20 % or more: a prior that does not resist learning that.
+        self.state[ekf.CAP_VAR] = (0.1 * self.params.capacity_ah) ** 2
         self.state[ekf.WIN_SOC] = self.state[ekf.SOC]
         self.state[ekf.WIN_VAR] = self.state[ekf.P00]
         self.state[ekf.PREV_V] = np.nan

@@ -99,6 +99,7 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
         window_ah = win_ah_r[n] + i_a * ah_per_a
         rest_s = rest_r[n] + dt_s if abs_i < rest_a else 0.0
         # Update with the scalar voltage; an unmeasured cell gets zero gain.
+        soc_prior = soc
         y = voltage_v[n]
         measured = (y == y) & current_known
         position = soc * n_segments
@@ -137,20 +138,26 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
         prev_v_r[n] = y if measured else np.nan
         prev_i_r[n] = i_a if measured else prev_i_r[n]
         prev_emf_r[n] = emf + e * (1.0 - rm * inv_s) if measured else prev_emf_r[n]
-        # Capacity between two rests: charge over SOC change, weighted by the SOC variances.
+        # Capacity between two rests: charge over the change of the SOC that the rested voltage
+        # implies (not the filter's SOC, which the coulomb count with the old capacity pulls).
+        at_rest = measured & (rest_s >= rest_time_s)
+        soc_rest = soc_prior + e / h
+        rest_var = rm / (h * h)
         cap_var = cap_var_r[n] + cap_q
-        window_done = (rest_s >= rest_time_s) & (abs(window_ah) >= cap_window * cap)
-        d_soc = soc - win_soc_r[n]
-        learn = window_done & learn_cap & (d_soc * window_ah > 0.0)
+        window_done = at_rest & (abs(window_ah) >= cap_window * cap)
+        d_soc = soc_rest - win_soc_r[n]
         cap_sample = window_ah / d_soc
-        sample_var = cap_sample * cap_sample * (p00 + win_var_r[n]) / (d_soc * d_soc)
+        sample_var = cap_sample * cap_sample * (rest_var + win_var_r[n]) / (d_soc * d_soc)
+        learn = window_done & learn_cap & (d_soc * window_ah > 0.0) & (sample_var < np.inf)
         kc = cap_var / (cap_var + sample_var) if learn else 0.0
         cap_learnt = min(max(cap + kc * (cap_sample - cap), cap_min), cap_max)
         cap = cap_learnt if learn else cap
         cap_var_post = cap_var - kc * cap_var
-        win_soc_r[n] = soc if window_done else win_soc_r[n]
-        win_var_r[n] = p00 if window_done else win_var_r[n]
-        win_ah_r[n] = 0.0 if window_done else window_ah
+        # A window starts at the end of the last one, or at a better-known rest before any charge.
+        restart = window_done | (at_rest & (rest_var < win_var_r[n]))
+        win_soc_r[n] = soc_rest if restart else win_soc_r[n]
+        win_var_r[n] = rest_var if restart else win_var_r[n]
+        win_ah_r[n] = 0.0 if restart else window_ah
         soc_r[n] = soc
         v1_r[n] = v1
         v2_r[n] = v2

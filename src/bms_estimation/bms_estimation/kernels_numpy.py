@@ -15,9 +15,10 @@ update, only where y is finite
     S = H P H' + Rm,  K = P H' / S,  x += K e,  P -= (P H')(P H')' / S
 R0, scalar Kalman filter on consecutive samples with a current step |di| >= threshold
     (y - y_prev) - (emf - emf_prev) = r0 di + noise
-capacity, scalar Kalman filter, one sample per window of charge |Ah| >= w C that ends after
-    rest_time_s at rest (where the SOC is known best)
-    C_obs = Ah / dsoc, var = C_obs^2 (P00 + P00_window_start) / dsoc^2
+capacity, scalar Kalman filter, one sample per window of charge |Ah| >= w C between two
+    rests (rest_time_s below rest_current_c), from the SOC the rested voltage implies,
+    soc_rest = soc_prior + e / H0 with variance Rm / H0^2:
+    C_obs = Ah / dsoc_rest, var = C_obs^2 (var_rest + var_rest_window_start) / dsoc_rest^2
 
 Cells are processed in chunks that fit the CPU cache, which roughly halves the time per cell at
 large N compared with whole-array passes.
@@ -84,6 +85,7 @@ def _step_chunk(state, coef, current_a, y, dt_s, tuning, segments) -> None:
     rest_s[abs_i >= tuning[ekf.T_REST_C] * tuning[ekf.T_NOMINAL_AH]] = 0.0
 
     # Update with the scalar voltage; an unmeasured cell gets zero gain.
+    soc_prior = soc.copy()
     position = soc * n_segments
     # Truncation then clamping equals floor then clamping, and is cheaper.
     j = np.clip(position.astype(np.intp), 0, n_segments - 1)
@@ -124,20 +126,27 @@ def _step_chunk(state, coef, current_a, y, dt_s, tuning, segments) -> None:
     np.copyto(state[ekf.PREV_I], i_a, where=measured)
     np.copyto(state[ekf.PREV_EMF], emf + e * (1.0 - rm * inv_s), where=measured)
 
-    # Capacity between two rests: charge over SOC change, weighted by the SOC variances.
+    # Capacity between two rests: charge over the change of the SOC that the rested voltage
+    # implies (not the filter's SOC, which the coulomb count with the old capacity pulls).
     cap_var += tuning[ekf.T_CAP_Q] * dt_s
-    window_done = (rest_s >= tuning[ekf.T_REST_S]) & (np.abs(window_ah) >= tuning[ekf.T_CAP_WIN] * cap)
-    if window_done.any():
-        d_soc = soc - state[ekf.WIN_SOC]
-        learn = window_done & (d_soc * window_ah > 0.0) & (tuning[ekf.T_LEARN_CAP] != 0.0)
+    at_rest = measured & (rest_s >= tuning[ekf.T_REST_S])
+    if at_rest.any():
         with np.errstate(divide="ignore", invalid="ignore"):
+            soc_rest = soc_prior + e / h
+            rest_var = rm / (h * h)
+            window_done = at_rest & (np.abs(window_ah) >= tuning[ekf.T_CAP_WIN] * cap)
+            d_soc = soc_rest - state[ekf.WIN_SOC]
             cap_sample = window_ah / d_soc
-            sample_var = cap_sample * cap_sample * (p00 + state[ekf.WIN_VAR]) / (d_soc * d_soc)
+            sample_var = cap_sample * cap_sample * (rest_var + state[ekf.WIN_VAR]) / (d_soc * d_soc)
+            learn = (window_done & (d_soc * window_ah > 0.0) & (sample_var < np.inf)
+                     & (tuning[ekf.T_LEARN_CAP] != 0.0))
             kc = np.where(learn, cap_var / (cap_var + sample_var), 0.0)
-        nominal_ah = tuning[ekf.T_NOMINAL_AH]
-        cap_learnt = np.clip(cap + kc * (cap_sample - cap), 0.5 * nominal_ah, 1.5 * nominal_ah)
+            nominal_ah = tuning[ekf.T_NOMINAL_AH]
+            cap_learnt = np.clip(cap + kc * (cap_sample - cap), 0.5 * nominal_ah, 1.5 * nominal_ah)
         np.copyto(cap, cap_learnt, where=learn)
         cap_var -= kc * cap_var
-        np.copyto(state[ekf.WIN_SOC], soc, where=window_done)
-        np.copyto(state[ekf.WIN_VAR], p00, where=window_done)
-        window_ah[window_done] = 0.0
+        # A window starts at the end of the last one, or at a better-known rest before any charge.
+        restart = window_done | (at_rest & (rest_var < state[ekf.WIN_VAR]))
+        np.copyto(state[ekf.WIN_SOC], soc_rest, where=restart)
+        np.copyto(state[ekf.WIN_VAR], rest_var, where=restart)
+        window_ah[restart] = 0.0

@@ -8,7 +8,8 @@ pulse test) and writes ``bms_estimation/ecm_tables.py``, the estimator's default
 
 - Capacity: the charge delivered by the C/20 discharge from full to the lower cut-off.
 - OCV: the mean of the C/20 discharge and charge curves, which cancels most of the (nearly
-  symmetric) C/20 overpotential, on a uniform SOC grid, forced monotonic.
+  symmetric) C/20 overpotential, on a uniform SOC grid, then shifted onto the voltages at the
+  end of the HPPC's 30-minute rests (interpolated between them), forced monotonic.
 - R0, R1, tau1, R2, tau2: one set per cell by least squares over the discharge and charge
   pulses with their 10-minute relaxations between 20 and 80 % SOC, simulating the same
   discrete-time model the filter runs, with the OCV drift during each pulse from the fitted table.
@@ -51,6 +52,25 @@ def fit_ocv(time_s: np.ndarray, current_a: np.ndarray, voltage_v: np.ndarray) ->
     ocv = np.where(both, 0.5 * (v_charge + v_discharge), np.where(have_discharge, v_discharge + half_gap,
                                                                   v_charge - half_gap))
     return np.maximum.accumulate(ocv), float(capacity_ah)
+
+
+def rested_ocv_correction(time_s, current_a, voltage_v, capacity_ah, ocv_v) -> np.ndarray:
+    """Shift the C/20 curve onto the HPPC's rested voltages (30 minutes after each 10 % step):
+    C/20 still carries some overpotential, and smears the steps of a flat (LFP) curve."""
+    time_s, current_a, voltage_v = unique_seconds(time_s, current_a, voltage_v)
+    charge_ah = np.concatenate([[0.0], np.cumsum(current_a[1:] * np.diff(time_s))]) / 3600.0
+    soc = 1.0 + charge_ah / capacity_ah
+    at_rest = np.abs(current_a) < 1e-6
+    rest_ends = np.flatnonzero(at_rest[:-1] & ~at_rest[1:])
+    # Only the long rests: the last 25 minutes before the step were at rest.
+    rest_ends = [k for k in rest_ends if k >= 1500 and at_rest[k - 1500:k + 1].all()]
+    grid = np.linspace(0.0, 1.0, ocv_v.size)
+    rested_soc = soc[rest_ends]
+    correction_v = voltage_v[rest_ends] - np.interp(rested_soc, grid, ocv_v)
+    order = np.argsort(rested_soc)
+    print(f"  {len(rest_ends)} rested points, OCV correction {1e3 * correction_v.min():+.1f}.."
+          f"{1e3 * correction_v.max():+.1f} mV")
+    return np.maximum.accumulate(ocv_v + np.interp(grid, rested_soc[order], correction_v[order]))
 
 
 def simulate_rc(theta: np.ndarray, current_a: np.ndarray) -> np.ndarray:
@@ -112,6 +132,8 @@ def main() -> None:
         data = np.load(args.fixtures / f"{chemistry}_fit.npz")
         ocv_v, capacity_ah = fit_ocv(data["c20_time_s"], data["c20_current_a"], data["c20_voltage_v"])
         print(f"{chemistry}: C/20 capacity {capacity_ah:.4f} Ah, OCV {ocv_v[0]:.3f}..{ocv_v[-1]:.3f} V")
+        ocv_v = rested_ocv_correction(data["hppc_time_s"], data["hppc_current_a"], data["hppc_voltage_v"],
+                                      capacity_ah, ocv_v)
         windows = pulse_windows(data["hppc_time_s"], data["hppc_current_a"], data["hppc_voltage_v"],
                                 capacity_ah, ocv_v)
         r0, r1, tau1, r2, tau2 = fit_rc(windows)
