@@ -31,8 +31,8 @@ STATE_NAMES = (
 )
 
 # Rows of the per-step coefficient array (depend on dt and each cell's time constants).
-A1, G1, A2, G2, A1_SQ, A1_A2, A2_SQ = range(7)
-COEF_ROWS = 7
+A1, G1, A2, G2, A1_SQ, A1_A2, A2_SQ, SOC_LAG = range(8)
+COEF_ROWS = 8
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,9 @@ class FilterTuning:
     # The ECM's polarisation (v1 + v2) stands for diffusion, which it reproduces only roughly:
     # the longer and harder the current, the larger the error, and the slower it fades at rest.
     model_error_per_polarisation: float = 1.0
+    # Under load the voltage follows the particle surfaces, whose SOC leads the average: an error
+    # in SOC (per C of the filtered current that v1 + v2 stand for), worst where the OCV is steep.
+    soc_lag_per_c: float = 0.1
     flat_slope_v: float = 0.15  # OCV slope (V per unit SOC) below which voltage is de-weighted
     current_noise_a: float = 0.05  # current sensor offset (1 sigma)
     current_gain_error: float = 0.005  # current sensor gain error (fraction)
@@ -73,9 +76,9 @@ class FilterTuning:
 
 
 TUNING_FIELDS = tuple(FilterTuning.__dataclass_fields__)
-(T_VNOISE, T_MODEL, T_MODEL_PER_C, T_MODEL_POL, T_FLAT, T_INOISE, T_IGAIN, T_ITIME, T_RC, T_R0_Q,
+(T_VNOISE, T_MODEL, T_MODEL_PER_C, T_MODEL_POL, T_SOC_LAG, T_FLAT, T_INOISE, T_IGAIN, T_ITIME, T_RC, T_R0_Q,
  T_R0_MEAS, T_R0_DI, T_CAP_Q, T_CAP_WIN, T_REST_C, T_REST_S, T_NOMINAL_AH, T_R0_MIN, T_R0_MAX, T_LEARN_R0,
- T_LEARN_CAP) = range(21)
+ T_LEARN_CAP) = range(22)
 
 
 # Rows of the OCV segment table: OCV at the segment start, rise across it, and the factor that
@@ -84,8 +87,8 @@ SEG_OCV, SEG_SLOPE, SEG_DEWEIGHT = range(3)
 
 # Every index the kernels use; the compiled backend checks its disk cache against it.
 LAYOUT = (STATE_ROWS, SOC, V1, V2, P00, P01, P02, P11, P12, P22, R0, R0_VAR, CAP, CAP_VAR, WIN_SOC, WIN_VAR,
-          WIN_AH, PREV_V, PREV_I, PREV_EMF, REST_S, COEF_ROWS, A1, G1, A2, G2, A1_SQ, A1_A2, A2_SQ, SEG_OCV, SEG_SLOPE, SEG_DEWEIGHT,
-          len(TUNING_FIELDS), T_VNOISE, T_MODEL, T_MODEL_PER_C, T_MODEL_POL, T_FLAT, T_INOISE, T_IGAIN, T_ITIME,
+          WIN_AH, PREV_V, PREV_I, PREV_EMF, REST_S, COEF_ROWS, A1, G1, A2, G2, A1_SQ, A1_A2, A2_SQ, SOC_LAG, SEG_OCV, SEG_SLOPE, SEG_DEWEIGHT,
+          len(TUNING_FIELDS), T_VNOISE, T_MODEL, T_MODEL_PER_C, T_MODEL_POL, T_SOC_LAG, T_FLAT, T_INOISE, T_IGAIN, T_ITIME,
           T_RC, T_R0_Q, T_R0_MEAS, T_R0_DI, T_CAP_Q, T_CAP_WIN, T_REST_C, T_REST_S, T_NOMINAL_AH, T_R0_MIN,
           T_R0_MAX, T_LEARN_R0, T_LEARN_CAP)
 
@@ -102,8 +105,9 @@ def ocv_segments(ocv_v: np.ndarray, flat_slope_v: float) -> np.ndarray:
 
 
 def rc_coefficients(tau1_s: np.ndarray, r1_ohm: np.ndarray, tau2_s: np.ndarray, r2_ohm: np.ndarray,
-                    dt_s: float) -> np.ndarray:
-    """Exact zero-order-hold discretisation of both RC pairs for a step of dt_s."""
+                    dt_s: float, soc_lag_per_c: float = 0.0, nominal_capacity_ah: float = 1.0) -> np.ndarray:
+    """Exact zero-order-hold discretisation of both RC pairs for a step of dt_s, and the SOC lag
+    per volt of polarisation (|v1 + v2| / (r1 + r2) is the filtered current)."""
     coef = np.empty((COEF_ROWS, np.size(tau1_s)))
     coef[A1] = np.exp(-dt_s / tau1_s)
     coef[G1] = r1_ohm * (1.0 - coef[A1])
@@ -112,6 +116,7 @@ def rc_coefficients(tau1_s: np.ndarray, r1_ohm: np.ndarray, tau2_s: np.ndarray, 
     coef[A1_SQ] = coef[A1] * coef[A1]
     coef[A1_A2] = coef[A1] * coef[A2]
     coef[A2_SQ] = coef[A2] * coef[A2]
+    coef[SOC_LAG] = soc_lag_per_c / ((r1_ohm + r2_ohm) * nominal_capacity_ah)
     return coef
 
 

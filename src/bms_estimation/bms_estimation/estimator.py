@@ -83,7 +83,8 @@ class Estimator:
             temperature = np.asarray(temperature_degc, dtype=float)
             self.temperature_degc = np.where(np.isfinite(temperature), temperature, self.temperature_degc)
         if dt_s != self._coef_dt_s:
-            self._coef = ekf.rc_coefficients(self.tau1_s, self.r1_ohm, self.tau2_s, self.r2_ohm, dt_s)
+            self._coef = ekf.rc_coefficients(self.tau1_s, self.r1_ohm, self.tau2_s, self.r2_ohm, dt_s,
+                                             self.tuning.soc_lag_per_c, self.tuning.nominal_capacity_ah)
             self._coef_dt_s = dt_s
         self._backend.step(self.state, self._coef, np.ascontiguousarray(current),
                            np.ascontiguousarray(voltage_v), dt_s, self._tuning_array, self._segments)

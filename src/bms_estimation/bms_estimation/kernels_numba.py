@@ -73,6 +73,7 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
     a1_sq_r = coef[ekf.A1_SQ]
     a1_a2_r = coef[ekf.A1_A2]
     a2_sq_r = coef[ekf.A2_SQ]
+    soc_lag_r = coef[ekf.SOC_LAG]
     for n in numba.prange(state.shape[1]):
         # An unknown current (NaN) counts as zero and voids the voltage it would have to explain.
         i_raw = current_a[n]
@@ -109,7 +110,8 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
         emf = seg_ocv[j] + (position - j) * slope + v1 + v2
         e = y - emf - r0 * i_a if measured else 0.0
         model_v = model_v0 + model_v_per_a * abs_i + model_pol * abs(v1 + v2)
-        rm = voltage_var + model_v * model_v * seg_deweight[j]
+        soc_lag = soc_lag_r[n] * abs(v1 + v2)
+        rm = voltage_var + model_v * model_v * seg_deweight[j] + h * soc_lag * h * soc_lag
         ph0 = p00 * h + p01 + p02
         ph1 = p01 * h + p11 + p12
         ph2 = p02 * h + p12 + p22

@@ -12,6 +12,8 @@ update, only where y is finite
     H = [docv/dsoc, 1, 1],  e = y - ocv(soc) - v1 - v2 - r0 i
     Rm = sig_v^2 + m^2 (1 + s_flat^2 / H0^2)   (the last factor is per OCV segment, precomputed),
     m = model_error + model_error_per_c |i| / C_nom + model_error_per_polarisation |v1 + v2|
+    (+ (H0 soc_lag)^2, soc_lag = soc_lag_per_c |v1 + v2| / ((r1 + r2) C_nom): the surface SOC
+    that the voltage follows under load leads the average SOC)
     S = H P H' + Rm,  K = P H' / S,  x += K e,  P -= (P H')(P H')' / S
 R0, scalar Kalman filter on consecutive samples with a current step |di| >= threshold
     (y - y_prev) - (emf - emf_prev) = r0 di + noise
@@ -94,7 +96,8 @@ def _step_chunk(state, coef, current_a, y, dt_s, tuning, segments) -> None:
     emf = segments[ekf.SEG_OCV][j] + (position - j) * slope + v1 + v2
     e = np.where(measured, y - emf - r0 * i_a, 0.0)
     model_v = tuning[ekf.T_MODEL] + model_v_per_a * abs_i + tuning[ekf.T_MODEL_POL] * np.abs(v1 + v2)
-    rm = voltage_var + model_v * model_v * segments[ekf.SEG_DEWEIGHT][j]
+    soc_lag = coef[ekf.SOC_LAG] * np.abs(v1 + v2)
+    rm = voltage_var + model_v * model_v * segments[ekf.SEG_DEWEIGHT][j] + h * soc_lag * h * soc_lag
     ph0 = p00 * h + p01 + p02
     ph1 = p01 * h + p11 + p12
     ph2 = p02 * h + p12 + p22

@@ -30,13 +30,14 @@ def filterpy_reference(est: Estimator, soc0: np.ndarray, current_a: np.ndarray,
     """Run filterpy's ExtendedKalmanFilter per cell with the same model and noise."""
     t = est.tuning
     ocv = est.params.ocv
-    coef = ekf.rc_coefficients(est.tau1_s, est.r1_ohm, est.tau2_s, est.r2_ohm, DT_S)
+    coef = ekf.rc_coefficients(est.tau1_s, est.r1_ohm, est.tau2_s, est.r2_ohm, DT_S, t.soc_lag_per_c,
+                                t.nominal_capacity_ah)
     out = np.empty((current_a.size, voltage_v.shape[1], 3))
     for cell in range(voltage_v.shape[1]):
         kf = ExtendedKalmanFilter(dim_x=3, dim_z=1, dim_u=1)
         kf.x = np.array([[soc0[cell]], [0.0], [0.0]])
         kf.P = np.diag(est.state[[ekf.P00, ekf.P11, ekf.P22], cell])
-        a1, g1, a2, g2 = coef[[ekf.A1, ekf.G1, ekf.A2, ekf.G2], cell]
+        a1, g1, a2, g2, lag = coef[[ekf.A1, ekf.G1, ekf.A2, ekf.G2, ekf.SOC_LAG], cell]
         r0, capacity_ah = est.state[ekf.R0, cell], est.state[ekf.CAP, cell]
         b0 = DT_S / (3600.0 * capacity_ah)
         kf.F = np.diag([1.0, a1, a2])
@@ -52,6 +53,7 @@ def filterpy_reference(est: Estimator, soc0: np.ndarray, current_a: np.ndarray,
                 model_v = (t.model_error_v + t.model_error_v_per_c * abs(i_a) / t.nominal_capacity_ah
                            + t.model_error_per_polarisation * abs(kf.x[1, 0] + kf.x[2, 0]))
                 r_v2 = t.voltage_noise_v**2 + model_v**2 * (1.0 + t.flat_slope_v**2 / (slope**2 + 1e-12))
+                r_v2 += (slope * lag * abs(kf.x[1, 0] + kf.x[2, 0])) ** 2
                 kf.update(
                     np.array([[y]]),
                     HJacobian=lambda x: np.array([[float(ocv.slope_v_per_soc(x[0, 0])), 1.0, 1.0]]),
