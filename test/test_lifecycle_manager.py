@@ -70,8 +70,7 @@ def test_brings_up_in_order_and_down_in_reverse(ros, probes, tmp_path):
     assert status[-1].data == "shut down"
 
 
-def test_failed_transition_stops_bring_up_and_undoes_it(ros, probes, tmp_path):
-    ros.collect(String, "/bms/lifecycle_manager/status", topics.LATCHED)
+def test_failed_transition_stops_bring_up_and_undoes_it(probes, tmp_path):
     journal = probes(["alpha", "bravo", "charlie"], fail={"bravo": "activate"})
     manager = start_manager(tmp_path, ["alpha", "bravo", "charlie"])
     try:
@@ -88,11 +87,9 @@ def test_failed_transition_stops_bring_up_and_undoes_it(ros, probes, tmp_path):
         "alpha deactivate",
         "charlie cleanup", "bravo cleanup", "alpha cleanup",
     ]
-    failed = wait_for(
-        lambda: [m.data for m in ros.snapshot("/bms/lifecycle_manager/status") if m.data.startswith("failed")],
-        10, "latched 'failed' status",
-    )
-    assert "bravo" in failed[0]
+    # The status topic says it too, but the manager may exit before a fresh subscriber has even
+    # discovered it; its log is the dependable record.
+    assert "failed: /bms/bravo: transition 'activate' failed" in manager.output()
 
 
 def test_missing_node_is_reported(ros, tmp_path):

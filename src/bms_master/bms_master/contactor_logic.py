@@ -58,6 +58,7 @@ class ContactorLogic:
         self._allowed = False
         self._safety_time_s = -math.inf
         self._mismatch_since_s = np.full(3, math.nan)
+        self._mismatch_since_wall_s = np.full(3, math.nan)
 
     def set_command(self, command: ContactorSet) -> None:
         self._command = _array(command)
@@ -69,12 +70,14 @@ class ContactorLogic:
         self._safety_time_s = now_s
 
     def step(self, now_s: float, feedback: ContactorSet | None,
-             delivery_grace: bool = False) -> ContactorLogicOutput:
+             delivery_grace: bool = False, wall_s: float | None = None) -> ContactorLogicOutput:
         """Coil outputs at now_s; feedback is the auxiliary contacts (None when not available).
 
         ``delivery_grace``: the status is old on the node's clock but not on the wall clock. A
         simulation running faster than real time magnifies delivery delays by its speed factor;
         the node grants this grace so a late message is not mistaken for a silent supervisor.
+        ``wall_s`` (monotonic wall clock), when given, must also show a feedback disagreeing for
+        the debounce time before it counts as a mismatch, for the same reason.
         """
         fresh = now_s - self._safety_time_s <= self.config.safety_timeout_s or delivery_grace
         self._blocked &= self._command
@@ -89,7 +92,7 @@ class ContactorLogic:
             # A closed contactor stays closed at ALARM; only FAULT or silence open it against the command.
             self._coils = self._command & (self._coils | may_close)
             reason = OpenReason.NOT_ALLOWED if self._blocked.any() else OpenReason.NONE
-        mismatched = self._supervise(now_s, feedback)
+        mismatched = self._supervise(now_s, feedback, now_s if wall_s is None else wall_s)
         return ContactorLogicOutput(
             coils=_set(self._coils),
             open_reason=reason,
@@ -98,12 +101,17 @@ class ContactorLogic:
             mismatched=_set(mismatched),
         )
 
-    def _supervise(self, now_s: float, feedback: ContactorSet | None) -> np.ndarray:
+    def _supervise(self, now_s: float, feedback: ContactorSet | None, wall_s: float) -> np.ndarray:
         if feedback is None:
             self._mismatch_since_s[:] = math.nan
+            self._mismatch_since_wall_s[:] = math.nan
             return np.zeros(3, dtype=bool)
         differs = _array(feedback) != self._coils
         starting = differs & np.isnan(self._mismatch_since_s)
         self._mismatch_since_s[starting] = now_s
+        self._mismatch_since_wall_s[starting] = wall_s
         self._mismatch_since_s[~differs] = math.nan
-        return differs & (now_s - self._mismatch_since_s > self.config.mismatch_debounce_s)
+        self._mismatch_since_wall_s[~differs] = math.nan
+        debounce_s = self.config.mismatch_debounce_s
+        return differs & (now_s - self._mismatch_since_s > debounce_s) & \
+            (wall_s - self._mismatch_since_wall_s > debounce_s)

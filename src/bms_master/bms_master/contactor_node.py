@@ -107,8 +107,9 @@ class ContactorNode(BmsLifecycleNode):
         if not self.active:
             return
         now_s = self.now_s()
-        grace = time.monotonic() - self.safety_wall_s <= self.config.safety_timeout_s
-        output = self.logic.step(now_s, self.backend.read(), delivery_grace=grace)
+        wall_s = time.monotonic()
+        grace = wall_s - self.safety_wall_s <= self.config.safety_timeout_s
+        output = self.logic.step(now_s, self.backend.read(), delivery_grace=grace, wall_s=wall_s)
         previous = self.last_output
         if previous is None or output.coils != previous.coils:
             self.backend.write(output.coils)
