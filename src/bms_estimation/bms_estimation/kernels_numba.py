@@ -89,7 +89,8 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
         v1 = a1 * v1_r[n] + g1_r[n] * i_a
         v2 = a2 * v2_r[n] + g2_r[n] * i_a
         sig_i = i_noise + i_gain * abs_i
-        p00 = p00_r[n] + sig_i * b0 * sig_i * b0 * soc_q_scale
+        soc_noise = sig_i * b0
+        p00 = p00_r[n] + soc_noise * soc_noise * soc_q_scale
         p01 = a1 * p01_r[n]
         p02 = a2 * p02_r[n]
         p11 = a1_sq_r[n] * p11_r[n] + rc_q
