@@ -15,9 +15,14 @@ from . import ekf
 from .cell_model import CellParameters, default_parameters, scaled_to_capacity
 from .ekf import FilterTuning
 from .pack import pack_soc, pack_soh
-from .sop import CellDynamics, PowerLimits, SopLimits, power_limits
+from .sop import CellDynamics, PowerLimits, SopLimits, horizon_responses, power_limits
 
 STATE_FORMAT_VERSION = 1
+# The node's period jitters; RC coefficients are reused while dt stays within 1 % of the dt they
+# were made for (a 1 % error in one step's relaxation, far inside the time constants' own
+# uncertainty) instead of two exponentials per cell at every step. The coulomb count always uses
+# the exact dt.
+DT_REUSE_TOLERANCE = 0.01
 UNKNOWN_SOC_STD = 0.3  # before the first measurement: SOC could be anything
 FIRST_MEASUREMENT_SOC_STD = 0.1  # from one voltage that may not be at rest
 
@@ -46,6 +51,7 @@ class Estimator:
         self.r1_ohm, self.tau1_s = full * self.params.r1_ohm, full * self.params.tau1_s
         self.r2_ohm, self.tau2_s = full * self.params.r2_ohm, full * self.params.tau2_s
         self._coef_dt_s = float("nan")
+        self._sop_responses = horizon_responses(self.r1_ohm, self.tau1_s, self.r2_ohm, self.tau2_s)
         self._coef = np.empty((ekf.COEF_ROWS, self.cells))
         self.temperature_degc = np.full(self.cells, np.nan)
         self.state = np.zeros((ekf.STATE_ROWS, self.cells))
@@ -82,7 +88,7 @@ class Estimator:
         if temperature_degc is not None:
             temperature = np.asarray(temperature_degc, dtype=float)
             self.temperature_degc = np.where(np.isfinite(temperature), temperature, self.temperature_degc)
-        if dt_s != self._coef_dt_s:
+        if not abs(dt_s - self._coef_dt_s) <= DT_REUSE_TOLERANCE * dt_s:
             self._coef = ekf.rc_coefficients(self.tau1_s, self.r1_ohm, self.tau2_s, self.r2_ohm, dt_s,
                                              self.tuning.soc_lag_per_c, self.tuning.nominal_capacity_ah)
             self._coef_dt_s = dt_s
@@ -135,9 +141,8 @@ class Estimator:
 
     def power_limits(self, limits: SopLimits) -> PowerLimits:
         s = self.state
-        cells = CellDynamics(s[ekf.SOC], s[ekf.V1], s[ekf.V2], s[ekf.R0], s[ekf.CAP],
-                             self.r1_ohm, self.tau1_s, self.r2_ohm, self.tau2_s)
-        return power_limits(cells, self.params.ocv, self.temperature_degc, limits)
+        cells = CellDynamics(s[ekf.SOC], s[ekf.V1], s[ekf.V2], s[ekf.R0], s[ekf.CAP])
+        return power_limits(cells, self._sop_responses, self.params.ocv, self.temperature_degc, limits)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything needed to resume, as plain arrays (for numpy.savez)."""

@@ -59,10 +59,27 @@ class CellDynamics:
     v2_v: np.ndarray
     r0_ohm: np.ndarray
     capacity_ah: np.ndarray
-    r1_ohm: np.ndarray
-    tau1_s: np.ndarray
-    r2_ohm: np.ndarray
-    tau2_s: np.ndarray
+
+
+@dataclass(frozen=True)
+class HorizonResponse:
+    """How each cell's RC pairs respond over one horizon; fixed while their parameters are, so
+    computed once rather than with two exponentials per cell and horizon at every call."""
+
+    horizon_s: float
+    decay1: np.ndarray  # exp(-T / tau1)
+    decay2: np.ndarray
+    rc_ohm: np.ndarray  # r1 (1 - decay1) + r2 (1 - decay2)
+
+
+def horizon_responses(r1_ohm: np.ndarray, tau1_s: np.ndarray, r2_ohm: np.ndarray, tau2_s: np.ndarray,
+                      horizons_s: tuple[float, ...] = HORIZONS_S) -> list[HorizonResponse]:
+    responses = []
+    for horizon_s in horizons_s:
+        decay1, decay2 = np.exp(-horizon_s / tau1_s), np.exp(-horizon_s / tau2_s)
+        rc_ohm = r1_ohm * (1.0 - decay1) + r2_ohm * (1.0 - decay2)
+        responses.append(HorizonResponse(horizon_s, decay1, decay2, rc_ohm))
+    return responses
 
 
 def _window_allows(temperature_degc: np.ndarray, window: tuple[float, float]) -> bool:
@@ -72,19 +89,17 @@ def _window_allows(temperature_degc: np.ndarray, window: tuple[float, float]) ->
     return bool(np.all((known >= window[0]) & (known <= window[1])))
 
 
-def power_limits(cells: CellDynamics, ocv: OcvTable, temperature_degc: np.ndarray, limits: SopLimits,
-                 horizons_s: tuple[float, ...] = HORIZONS_S) -> PowerLimits:
+def power_limits(cells: CellDynamics, responses: list[HorizonResponse], ocv: OcvTable,
+                 temperature_degc: np.ndarray, limits: SopLimits) -> PowerLimits:
     ocv_v = ocv.voltage_v(cells.soc)
-    slope = ocv.slope_v_per_soc(cells.soc)
+    slope = np.maximum(ocv.slope_v_per_soc(cells.soc), 0.0)
     charge_ok = _window_allows(temperature_degc, limits.charge_temperature_degc)
     discharge_ok = _window_allows(temperature_degc, limits.discharge_temperature_degc)
-    charge_a, discharge_a, charge_w, discharge_w = (np.zeros(len(horizons_s)) for _ in range(4))
-    for k, horizon_s in enumerate(horizons_s):
-        decay1, decay2 = np.exp(-horizon_s / cells.tau1_s), np.exp(-horizon_s / cells.tau2_s)
-        v0 = ocv_v + cells.v1_v * decay1 + cells.v2_v * decay2
-        charge_per_a = horizon_s / (3600.0 * cells.capacity_ah)
-        reff = (cells.r0_ohm + cells.r1_ohm * (1.0 - decay1) + cells.r2_ohm * (1.0 - decay2)
-                + np.maximum(slope, 0.0) * charge_per_a)
+    charge_a, discharge_a, charge_w, discharge_w = (np.zeros(len(responses)) for _ in range(4))
+    for k, response in enumerate(responses):
+        v0 = ocv_v + cells.v1_v * response.decay1 + cells.v2_v * response.decay2
+        charge_per_a = response.horizon_s / (3600.0 * cells.capacity_ah)
+        reff = cells.r0_ohm + response.rc_ohm + slope * charge_per_a
         cell_charge_a = np.minimum((limits.cell_voltage_max_v - v0) / reff,
                                    (limits.soc_max - cells.soc) / charge_per_a)
         cell_discharge_a = np.minimum((v0 - limits.cell_voltage_min_v) / reff,
@@ -94,4 +109,5 @@ def power_limits(cells: CellDynamics, ocv: OcvTable, temperature_degc: np.ndarra
                           if discharge_ok else 0.0)
         charge_w[k] = charge_a[k] * np.sum(v0 + charge_a[k] * reff)
         discharge_w[k] = discharge_a[k] * np.sum(v0 - discharge_a[k] * reff)
-    return PowerLimits(np.asarray(horizons_s, dtype=float), charge_a, discharge_a, charge_w, discharge_w)
+    horizons_s = np.array([response.horizon_s for response in responses])
+    return PowerLimits(horizons_s, charge_a, discharge_a, charge_w, discharge_w)

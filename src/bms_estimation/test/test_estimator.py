@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bms_estimation import ekf
 from bms_estimation.estimator import Estimator
 from bms_estimation.pack import pack_soc, pack_soh
 from bms_estimation.sop import SopLimits
@@ -45,10 +46,15 @@ def test_unmeasured_cells_are_coulomb_counted(make_pack) -> None:
     assert np.all(est.soc_std > 0.01)
 
 
-def test_unknown_current_holds_charge_and_skips_the_update(make_pack) -> None:
-    est = Estimator(make_pack(), initial_soc=0.5)
-    est.step(np.full(est.cells, 3.0), np.nan, 1.0)
-    np.testing.assert_array_equal(est.soc, 0.5)
+@pytest.mark.parametrize("backend", ["numpy", None])
+def test_unknown_current_holds_charge_and_skips_the_update(backend, make_pack) -> None:
+    est = Estimator(make_pack(), backend=backend, initial_soc=0.5)
+    current_a = np.full(est.cells, -5.0)
+    current_a[:4] = np.nan  # module 0's current could not be aligned
+    est.step(np.full(est.cells, 3.0), current_a, 1.0)
+    np.testing.assert_array_equal(est.soc[:4], 0.5)
+    assert np.all(est.soc[4:] != 0.5)
+    assert np.all(np.isfinite(np.delete(est.state, ekf.PREV_V, axis=0)))  # PREV_V: NaN = none
 
 
 def test_first_soc_comes_from_the_open_circuit_voltage(make_pack) -> None:
@@ -91,6 +97,7 @@ def test_power_limits_shrink_with_horizon_and_respect_limits(make_pack) -> None:
     est = Estimator(make_pack(), initial_soc=0.5)
     est.step(est.params.ocv.voltage_v(np.full(est.cells, 0.5)), 0.0, 1.0, np.full(est.cells, 25.0))
     limits = est.power_limits(NMC_LIMITS)
+    np.testing.assert_array_equal(limits.horizons_s, [2.0, 10.0, 30.0])
     assert np.all(np.diff(limits.max_discharge_current_a) <= 1e-9)
     assert np.all(limits.max_charge_current_a <= NMC_LIMITS.charge_current_max_a)
     assert np.all(limits.max_discharge_current_a > 0.0)
