@@ -16,6 +16,9 @@ Parameters (of the ``plant`` node; every node of the process sees them):
   pack_sensor_period_s (0.1)
   profile (drive)          load: rest, constant, drive, cccv (settable at run time)
   profile_current_a (0.0)  current of the constant profile, CC current of cccv
+
+Simulated time (and /clock) starts when every hosted module node and the current sensor node
+are active.
 """
 
 from __future__ import annotations
@@ -149,6 +152,7 @@ class PlantNode(Node):
         self._pack_sensor_every = max(1, round(self.pack_sensor_period_s / self.step_s))
         self._feedback_every = max(1, round(0.1 / self.step_s))
         self._last_feedback: tuple[bool, bool, bool] | None = None
+        self.started = False
         self.wall_start = time.monotonic()
         self._timer = self.create_timer(self.step_s / self.speed, self.step)
 
@@ -184,6 +188,14 @@ class PlantNode(Node):
             self.get_logger().error(f"current_limits ignored: {exc}", throttle_duration_sec=5.0)
 
     def step(self) -> None:
+        if not self.started:
+            # Simulated time starts once every hosted node is active, so a short or fast run
+            # is not over before the system is up (and every BMS node starts at t = 0).
+            if not all(node.active for node in [*self.modules, self.current_sensor] if node is not None):
+                return
+            self.started = True
+            self.wall_start = time.monotonic()
+            self.get_logger().info(f"hosted nodes active: simulated time starts, speed {self.speed:g}x")
         plant = self.plant
         plant.step(self.step_s)
         self.steps += 1

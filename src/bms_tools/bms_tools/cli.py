@@ -21,6 +21,24 @@ def _version(_: argparse.Namespace) -> int:
     return 0
 
 
+def _faults(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from bms_safety.persistence import format_fault_log, load_state, state_file
+
+    path = state_file(Path(args.state_dir or os.environ.get("BMS_STATE_DIR", "state")))
+    if not path.exists():
+        print(f"no fault log at {path} (the supervisor has not run with this state_dir)", file=sys.stderr)
+        return 1
+    state, problem = load_state(path)
+    if problem:
+        print(f"{path}: {problem}", file=sys.stderr)
+        return 1
+    print(format_fault_log(state))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bms",
@@ -29,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     version = sub.add_parser("version", help="print the package and interface versions")
     version.set_defaults(handler=_version)
+    faults = sub.add_parser("faults", help="print the safety supervisor's latched faults and fault log")
+    faults.add_argument("--state-dir", default="", help="the supervisor's state_dir (default $BMS_STATE_DIR or ./state)")
+    faults.set_defaults(handler=_faults)
     add_launch_parser(sub)
     bag_commands.register(sub)
     introspect.register(sub)
@@ -41,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
-        return 2 if argv is None and len(sys.argv) <= 1 else 0
+        return 2
     return handler(args)
 
 
