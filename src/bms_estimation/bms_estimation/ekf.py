@@ -23,11 +23,12 @@ R0, R0_VAR, CAP, CAP_VAR = range(9, 13)
 WIN_SOC, WIN_VAR, WIN_AH = range(13, 16)  # capacity window: SOC, its variance, charge since
 PREV_V, PREV_I, PREV_EMF = range(16, 19)  # last measured voltage, current, model EMF
 REST_S = 19  # time since the current was last above the rest threshold
-STATE_ROWS = 20
+WIN_ERR_AH = 20  # how wrong the window's charge may be: sensor offset and gain, accumulated
+STATE_ROWS = 21
 STATE_NAMES = (
     "soc", "v1_v", "v2_v", "p00", "p01", "p02", "p11", "p12", "p22", "r0_ohm", "r0_var",
     "capacity_ah", "capacity_var", "window_soc", "window_var", "window_ah",
-    "prev_voltage_v", "prev_current_a", "prev_emf_v", "rest_s",
+    "prev_voltage_v", "prev_current_a", "prev_emf_v", "rest_s", "window_error_ah",
 )
 
 # Rows of the per-step coefficient array (depend on dt and each cell's time constants).
@@ -60,6 +61,7 @@ class FilterTuning:
     capacity_window: float = 0.15  # charge, as a fraction of capacity, per capacity sample
     rest_current_c: float = 0.05  # below this C-rate the cell is resting
     rest_time_s: float = 600.0  # capacity samples start and end after this long at rest
+    rest_soc_error: float = 0.01  # SOC error of a rested voltage: relaxation is never complete
     nominal_capacity_ah: float = 1.0  # for C-rates and the learning bounds
     r0_min_ohm: float = 0.0
     r0_max_ohm: float = 1.0
@@ -77,8 +79,8 @@ class FilterTuning:
 
 TUNING_FIELDS = tuple(FilterTuning.__dataclass_fields__)
 (T_VNOISE, T_MODEL, T_MODEL_PER_C, T_MODEL_POL, T_SOC_LAG, T_FLAT, T_INOISE, T_IGAIN, T_ITIME, T_RC, T_R0_Q,
- T_R0_MEAS, T_R0_DI, T_CAP_Q, T_CAP_WIN, T_REST_C, T_REST_S, T_NOMINAL_AH, T_R0_MIN, T_R0_MAX, T_LEARN_R0,
- T_LEARN_CAP) = range(22)
+ T_R0_MEAS, T_R0_DI, T_CAP_Q, T_CAP_WIN, T_REST_C, T_REST_S, T_REST_SOC, T_NOMINAL_AH, T_R0_MIN, T_R0_MAX, T_LEARN_R0,
+ T_LEARN_CAP) = range(23)
 
 
 # Rows of the OCV segment table: OCV at the segment start, rise across it, and the factor that
@@ -87,9 +89,9 @@ SEG_OCV, SEG_SLOPE, SEG_DEWEIGHT = range(3)
 
 # Every index the kernels use; the compiled backend checks its disk cache against it.
 LAYOUT = (STATE_ROWS, SOC, V1, V2, P00, P01, P02, P11, P12, P22, R0, R0_VAR, CAP, CAP_VAR, WIN_SOC, WIN_VAR,
-          WIN_AH, PREV_V, PREV_I, PREV_EMF, REST_S, COEF_ROWS, A1, G1, A2, G2, A1_SQ, A1_A2, A2_SQ, SOC_LAG, SEG_OCV, SEG_SLOPE, SEG_DEWEIGHT,
+          WIN_AH, PREV_V, PREV_I, PREV_EMF, REST_S, WIN_ERR_AH, COEF_ROWS, A1, G1, A2, G2, A1_SQ, A1_A2, A2_SQ, SOC_LAG, SEG_OCV, SEG_SLOPE, SEG_DEWEIGHT,
           len(TUNING_FIELDS), T_VNOISE, T_MODEL, T_MODEL_PER_C, T_MODEL_POL, T_SOC_LAG, T_FLAT, T_INOISE, T_IGAIN, T_ITIME,
-          T_RC, T_R0_Q, T_R0_MEAS, T_R0_DI, T_CAP_Q, T_CAP_WIN, T_REST_C, T_REST_S, T_NOMINAL_AH, T_R0_MIN,
+          T_RC, T_R0_Q, T_R0_MEAS, T_R0_DI, T_CAP_Q, T_CAP_WIN, T_REST_C, T_REST_S, T_REST_SOC, T_NOMINAL_AH, T_R0_MIN,
           T_R0_MAX, T_LEARN_R0, T_LEARN_CAP)
 
 

@@ -43,6 +43,7 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
     cap_max = 1.5 * tuning[ekf.T_NOMINAL_AH]
     rest_a = tuning[ekf.T_REST_C] * tuning[ekf.T_NOMINAL_AH]
     rest_time_s = tuning[ekf.T_REST_S]
+    rest_soc_var = tuning[ekf.T_REST_SOC] * tuning[ekf.T_REST_SOC]
     ah_per_a = dt_s / 3600.0
     # One assignment per row: numba 0.68 with parallel=True silently dropped stores through
     # views that came from one tuple assignment of four rows.
@@ -66,6 +67,7 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
     prev_i_r = state[ekf.PREV_I]
     prev_emf_r = state[ekf.PREV_EMF]
     rest_r = state[ekf.REST_S]
+    win_err_r = state[ekf.WIN_ERR_AH]
     a1_r = coef[ekf.A1]
     g1_r = coef[ekf.G1]
     a2_r = coef[ekf.A2]
@@ -99,6 +101,8 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
         r0 = r0_r[n]
         r0_var = r0_var_r[n] + r0_q
         window_ah = win_ah_r[n] + i_a * ah_per_a
+        # The current sensor's error is a bias over a window: it adds up linearly, not in squares.
+        window_error_ah = win_err_r[n] + sig_i * ah_per_a
         rest_s = rest_r[n] + dt_s if abs_i < rest_a else 0.0
         # Update with the scalar voltage; an unmeasured cell gets zero gain.
         soc_prior = soc
@@ -145,12 +149,13 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
         # implies (not the filter's SOC, which the coulomb count with the old capacity pulls).
         at_rest = measured & (rest_s >= rest_time_s)
         soc_rest = soc_prior + e / h
-        rest_var = rm / (h * h)
+        rest_var = rm / (h * h) + rest_soc_var
         cap_var = cap_var_r[n] + cap_q
         window_done = at_rest & (abs(window_ah) >= cap_window * cap)
         d_soc = soc_rest - win_soc_r[n]
         cap_sample = window_ah / d_soc
-        sample_var = cap_sample * cap_sample * (rest_var + win_var_r[n]) / (d_soc * d_soc)
+        sample_var = ((cap_sample * cap_sample * (rest_var + win_var_r[n]) + window_error_ah * window_error_ah)
+                      / (d_soc * d_soc))
         learn = window_done & learn_cap & (d_soc * window_ah > 0.0) & (sample_var < np.inf)
         kc = cap_var / (cap_var + sample_var) if learn else 0.0
         cap_learnt = min(max(cap + kc * (cap_sample - cap), cap_min), cap_max)
@@ -161,6 +166,7 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
         win_soc_r[n] = soc_rest if restart else win_soc_r[n]
         win_var_r[n] = rest_var if restart else win_var_r[n]
         win_ah_r[n] = 0.0 if restart else window_ah
+        win_err_r[n] = 0.0 if restart else window_error_ah
         soc_r[n] = soc
         v1_r[n] = v1
         v2_r[n] = v2
