@@ -18,7 +18,8 @@ Parameters (of the ``plant`` node; every node of the process sees them):
   profile_current_a (0.0)  current of the constant profile, CC current of cccv
 
 Simulated time (and /clock) starts when every hosted module node and the current sensor node
-are active.
+are active (``wait_for_nodes``, default true; false runs the plant alone, e.g. to drive only the
+contactors in a benchmark).
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ class PlantNode(Node):
         self._feedback_every = max(1, round(0.1 / self.step_s))
         self._last_feedback: tuple[bool, bool, bool] | None = None
         self.started = False
+        self.wait_for_nodes = bool(declare(self, "wait_for_nodes", True))
         self.wall_start = time.monotonic()
         self._timer = self.create_timer(self.step_s / self.speed, self.step)
 
@@ -188,7 +190,7 @@ class PlantNode(Node):
             self.get_logger().error(f"current_limits ignored: {exc}", throttle_duration_sec=5.0)
 
     def step(self) -> None:
-        if not self.started:
+        if not self.started and self.wait_for_nodes:
             # Simulated time starts once every hosted node is active, so a short or fast run
             # is not over before the system is up (and every BMS node starts at t = 0).
             if not all(node.active for node in [*self.modules, self.current_sensor] if node is not None):
