@@ -87,8 +87,8 @@ def bench_contactor(ros: RosHarness, tmp: Path, repetitions: int) -> None:
             t0 = time.perf_counter()
             level[0] = SafetyStatus.LEVEL_FAULT
             status_pub.publish(SafetyStatus(level=SafetyStatus.LEVEL_FAULT, contactors_allowed=False))
-            t1 = wait_for(lambda: states.first_after(t0, lambda m: not m.main_plus_commanded), 10, "coils released")
-            t2 = wait_for(lambda: states.first_after(t0, lambda m: not m.main_plus_closed and not m.main_minus_closed),
+            t1 = wait_for(lambda t0=t0: states.first_after(t0, lambda m: not m.main_plus_commanded), 10, "coils released")
+            t2 = wait_for(lambda t0=t0: states.first_after(t0, lambda m: not m.main_plus_closed and not m.main_minus_closed),
                           10, "contacts open")
             released.append(t1 - t0)
             opened.append(t2 - t0)
@@ -148,9 +148,9 @@ def bench_chain(ros: RosHarness, tmp: Path, repetitions: int) -> None:
             overvoltage[0] = True
             t0 = time.perf_counter()
             publish_measurements()
-            t1 = wait_for(lambda: statuses.first_after(t0, lambda m: m.level == SafetyStatus.LEVEL_FAULT), 10,
+            t1 = wait_for(lambda t0=t0: statuses.first_after(t0, lambda m: m.level == SafetyStatus.LEVEL_FAULT), 10,
                           "SafetyStatus FAULT")
-            t2 = wait_for(lambda: states.first_after(t0, lambda m: not m.main_plus_commanded), 10, "contactors open")
+            t2 = wait_for(lambda t0=t0: states.first_after(t0, lambda m: not m.main_plus_commanded), 10, "contactors open")
             to_status.append(t1 - t0)
             to_open.append(t2 - t0)
             overvoltage[0] = False
