@@ -75,6 +75,10 @@ def bench_contactor(ros: RosHarness, tmp: Path, repetitions: int) -> None:
         SafetyStatus(level=level[0], contactors_allowed=level[0] == SafetyStatus.LEVEL_OK)))
     released, opened = [], []
     try:
+        # The contactor node must have heard the heartbeat before the first close, or it holds
+        # the contacts open until the command goes open once (its safety rule).
+        wait_for(lambda: states.first_after(0.0, lambda m: m.open_reason == ContactorState.OPENED_NONE), 60,
+                 "the contactor node to follow commands")
         for _ in range(repetitions):
             level[0] = SafetyStatus.LEVEL_OK
             command_pub.publish(ContactorCommand())  # re-arm: the command goes open once
