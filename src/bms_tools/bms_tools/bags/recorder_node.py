@@ -1,6 +1,7 @@
 """The ``recorder`` executable: ``bms bag record`` as a node that launch files start.
 
-Parameters: ``output`` (bag directory; default rosbag2_<time>), ``storage`` (mcap|sqlite3),
+Parameters: ``output`` (bag directory; default ``runs/<YYYYmmdd-HHMMSS>`` under the working
+directory, so launched runs collect in one place), ``storage`` (mcap|sqlite3),
 ``max_total_size`` (bytes, 0 = unlimited; oldest splits are dropped), ``max_bag_size`` (bytes),
 ``max_bag_duration`` (s), ``topics`` (list of names; empty = every /bms topic).
 """
@@ -10,11 +11,16 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 
-from bms_tools.bags.record import Recorder, RecordOptions, default_output, run_until_stopped
+from bms_tools.bags.record import Recorder, RecordOptions, run_until_stopped
 from bms_tools.bags.writer import SplitLimits
 from bms_tools.rosgraph import close_node, open_node
+
+
+def run_directory() -> Path:
+    return Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     max_bag_duration = node.declare_parameter("max_bag_duration", 0.0).value
     selected = node.declare_parameter("topics", [""]).value
     options = RecordOptions(
-        output=Path(output) if output else default_output(),
+        output=Path(output) if output else run_directory(),
         storage=storage,
         topics=[t for t in selected if t],
         limits=SplitLimits(int(max_bag_size), float(max_bag_duration), int(max_total_size)),

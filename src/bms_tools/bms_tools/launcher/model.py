@@ -9,6 +9,7 @@ from pathlib import Path
 from bms_tools.launcher.errors import LaunchError, Location
 
 LIFECYCLE_MANAGER = ("bms_common", "lifecycle_manager")
+EMPTY_YAML = "''"
 
 
 @dataclass
@@ -50,7 +51,9 @@ class NodeAction:
         if self.namespace:
             out += ["-r", f"__ns:={self.namespace}"]
         for kind, key, value in self.parameters:
-            out += ["-p", f"{key}:={value}"] if kind == "param" else ["--params-file", key]
+            # rcl reads `-p` values as YAML and rejects an empty one; '' is YAML's empty string,
+            # which is what launch_ros passes for value="".
+            out += ["-p", f"{key}:={value or EMPTY_YAML}"] if kind == "param" else ["--params-file", key]
         for source, target in self.remaps:
             out += ["-r", f"{source}:={target}"]
         return out + self.ros_args
