@@ -127,6 +127,23 @@ class SafetyEvaluator:
             raised=tuple(f for f in faults if f.key in raised_keys),
         )
 
+    def count_as_received(self, now_s: float, modules: np.ndarray, pack: bool, estimator: bool) -> None:
+        """Inputs known to be fresh by another clock count as received at ``now_s``.
+
+        The node calls this with what arrived within the stale timeouts on the *wall* clock. A
+        simulation running faster than real time magnifies every delivery delay (a reliable
+        retransmission, a starved process) by its speed factor; only data that is old on both
+        clocks is stale. On hardware both clocks advance together and this changes nothing.
+        Inputs never heard from stay missing.
+        """
+        st = self.store
+        heard = np.asarray(modules, dtype=bool) & ~np.isnan(st.received_s)
+        st.received_s[heard] = np.maximum(st.received_s[heard], now_s)
+        if pack and not math.isnan(st.pack.received_s):
+            st.pack.received_s = max(st.pack.received_s, now_s)
+        if estimator and not math.isnan(st.estimator_received_s):
+            st.estimator_received_s = max(st.estimator_received_s, now_s)
+
     def missing_inputs(self) -> tuple[str, ...]:
         """Inputs never heard from since start: closing waits for them all."""
         missing = [f"module {m}" for m in np.flatnonzero(np.isnan(self.store.received_s))]

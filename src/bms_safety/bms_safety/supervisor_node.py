@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.time import Time
 
@@ -76,6 +78,10 @@ class SupervisorNode(BmsLifecycleNode):
             self.get_logger().error(str(exc))
             return TransitionCallbackReturn.FAILURE
         self.supervisor = SafetySupervisor.from_pack(pack, self.state_dir, limits, now_s=self.now_s())
+        self.timeouts = limits.timeouts
+        # Wall-clock arrival times: stale means old on the node clock *and* on the wall clock.
+        self.module_wall_s = np.full(pack.modules, -np.inf)
+        self.pack_wall_s = self.estimator_wall_s = -np.inf
         for note in self.supervisor.notes:
             self.get_logger().warning(note)
         self.status_pub = self.create_lifecycle_publisher(SafetyStatus, topics.SAFETY_STATUS.name, topics.LATCHED)
@@ -124,11 +130,14 @@ class SupervisorNode(BmsLifecycleNode):
 
     # -- inputs: store only -------------------------------------------------------------------
     def on_cells(self, msg: CellMeasurements) -> None:
+        if msg.module_id < len(self.module_wall_s):
+            self.module_wall_s[msg.module_id] = time.monotonic()
         self.supervisor.update_module(
             msg.module_id, seconds(msg.header.stamp), msg.cell_voltages_v, msg.temperatures_degc,
             msg.sequence, received_s=self.now_s())
 
     def on_pack(self, msg: PackMeasurement) -> None:
+        self.pack_wall_s = time.monotonic()
         self.supervisor.update_pack(
             seconds(msg.header.stamp), msg.current_a, msg.pack_voltage_v, msg.dc_link_voltage_v,
             msg.insulation_resistance_ohm, msg.hvil_closed, received_s=self.now_s())
@@ -141,6 +150,7 @@ class SupervisorNode(BmsLifecycleNode):
             reported_mismatch=msg.feedback_mismatch, received_s=self.now_s())
 
     def on_estimator(self, msg: CellStates | PowerLimits) -> None:
+        self.estimator_wall_s = time.monotonic()
         self.supervisor.update_estimator(seconds(msg.header.stamp), received_s=self.now_s())
 
     def on_reset(self, request: ResetFaults.Request, response: ResetFaults.Response) -> ResetFaults.Response:
@@ -153,6 +163,11 @@ class SupervisorNode(BmsLifecycleNode):
     # -- outputs ------------------------------------------------------------------------------
     def tick(self) -> None:
         now_s = self.now_s()
+        wall_s, timeouts = time.monotonic(), self.timeouts
+        self.supervisor.evaluator.count_as_received(
+            now_s, wall_s - self.module_wall_s <= timeouts.module_stale_s,
+            wall_s - self.pack_wall_s <= timeouts.current_sensor_stale_s,
+            wall_s - self.estimator_wall_s <= timeouts.estimator_loss_s)
         result = self.supervisor.evaluate(now_s)
         for fault in result.raised:
             text = (f"{fault.code} level {int(fault.level)} module {fault.module_id} cell {fault.cell}: "

@@ -28,3 +28,18 @@ def test_missing_inputs_block_closing_without_faults():
     result = evaluator.evaluate(66.0)
     assert {f.code for f in result.faults} >= {"STALE_MODULE", "STALE_CURRENT_SENSOR"}
     assert not result.contactors_allowed
+
+
+def test_data_fresh_on_the_wall_clock_is_not_stale():
+    pack = load_pack_config("demo")
+    evaluator = SafetyEvaluator.from_pack(pack, start_s=0.0)
+    for module in range(pack.modules):
+        evaluator.update_module(module, 1.0, np.full(12, 3.7), np.full(4, 25.0), 0, received_s=1.0)
+    evaluator.update_pack(1.0, 0.0, 3.7 * 48, 0.0, 5e6, True, received_s=1.0)
+    fresh = np.ones(pack.modules, dtype=bool)
+    fresh[3] = False  # module 3 is old on both clocks
+    for now_s in (5.0, 6.0):  # a sped-up simulation: 5 s of sim time, a blink of wall time
+        evaluator.count_as_received(now_s, fresh, pack=True, estimator=False)
+        result = evaluator.evaluate(now_s)
+    stale = [(f.code, f.module_id) for f in result.faults if f.code.startswith("STALE")]
+    assert stale == [("STALE_MODULE", 3)]
