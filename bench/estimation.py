@@ -90,7 +90,7 @@ def time_filterpy(cells: int, steps: int) -> float:
     r0 = float(est.resistance_ohm[0])
 
     def jacobian(x: np.ndarray) -> np.ndarray:
-        return np.array([[float(ocv.slope_v_per_soc(x[0, 0])), 1.0, 1.0]])
+        return np.array([[min(float(ocv.slope_v_per_soc(x[0, 0])), t.jacobian_max_v), 1.0, 1.0]])
 
     def measurement(x: np.ndarray, current_a: float) -> np.ndarray:
         return np.array([[float(ocv.voltage_v(x[0, 0])) + x[1, 0] + x[2, 0] + r0 * current_a]])
@@ -108,8 +108,10 @@ def time_filterpy(cells: int, steps: int) -> float:
                 slope = float(ocv.slope_v_per_soc(kf.x[0, 0]))
                 model_v = (t.model_error_v + t.model_error_v_per_c * abs(i_a) / t.nominal_capacity_ah
                            + t.model_error_per_polarisation * abs(kf.x[1, 0] + kf.x[2, 0]))
-                r_v2 = t.voltage_noise_v**2 + model_v**2 * (1.0 + t.flat_slope_v**2 / (slope**2 + 1e-12))
-                r_v2 += (slope * coef[ekf.SOC_LAG, cell] * abs(kf.x[1, 0] + kf.x[2, 0])) ** 2
+                e = voltage_v[cell] - float(ocv.voltage_v(kf.x[0, 0])) - kf.x[1, 0] - kf.x[2, 0] - r0 * i_a
+                flat_weight = min(1.0, (t.flat_bias_sigmas * model_v) ** 2 / e**2) if e else 1.0
+                r_v2 = t.voltage_noise_v**2 + model_v**2 * (1.0 + flat_weight * t.flat_slope_v**2 / (slope**2 + 1e-12))
+                r_v2 += (min(slope, t.jacobian_max_v) * coef[ekf.SOC_LAG, cell] * abs(kf.x[1, 0] + kf.x[2, 0])) ** 2
                 kf.update(np.array([[voltage_v[cell]]]), jacobian, measurement, R=r_v2, hx_args=(i_a,))
     return (time.perf_counter() - t0) / steps / cells * 1e9
 

@@ -48,8 +48,15 @@ class FilterTuning:
     model_error_per_polarisation: float = 1.0
     # Under load the voltage follows the particle surfaces, whose SOC leads the average: an error
     # in SOC (per C of the filtered current that v1 + v2 stand for), worst where the OCV is steep.
-    soc_lag_per_c: float = 0.1
+    soc_lag_per_c: float = 0.2
     flat_slope_v: float = 0.15  # OCV slope (V per unit SOC) below which voltage is de-weighted
+    # ... but only residuals that a model bias could explain: beyond this many model-error sigmas
+    # the voltage says the SOC is elsewhere on the curve (a plateau is not a licence to ignore it).
+    flat_bias_sigmas: float = 3.0
+    # The OCV walls at the ends of the curve (20 to 60 V per unit SOC) are far steeper than any
+    # SOC uncertainty can be linearised over: an estimate on a wall would collapse its variance
+    # while the voltage says it is far away. The Jacobian's slope is bounded by this (V per unit).
+    jacobian_max_v: float = 2.0
     current_noise_a: float = 0.05  # current sensor offset (1 sigma)
     current_gain_error: float = 0.005  # current sensor gain error (fraction)
     current_error_time_s: float = 60.0  # how long a current error persists (bias, not white)
@@ -62,6 +69,9 @@ class FilterTuning:
     rest_current_c: float = 0.05  # below this C-rate the cell is resting
     rest_time_s: float = 600.0  # capacity samples start and end after this long at rest
     rest_soc_error: float = 0.01  # SOC error of a rested voltage: relaxation is never complete
+    # Charge / SOC change is far from Gaussian when the SOC change is poorly known (1/x): a sample
+    # whose SOC change has a relative error above this is skipped, not down-weighted.
+    capacity_sample_max_error: float = 0.1
     nominal_capacity_ah: float = 1.0  # for C-rates and the learning bounds
     r0_min_ohm: float = 0.0
     r0_max_ohm: float = 1.0
@@ -71,38 +81,61 @@ class FilterTuning:
     def as_array(self) -> np.ndarray:
         """The tuning as a float64 vector, the form compiled kernels take."""
         values = np.array(astuple(self), dtype=np.float64)
-        min_step = TUNING_FIELDS.index("r0_min_current_step_a")
-        if values[min_step] <= 0.0:
-            values[min_step] = 0.2 * self.nominal_capacity_ah
+        if values[T_R0_DI] <= 0.0:
+            values[T_R0_DI] = 0.2 * self.nominal_capacity_ah
         return values
 
 
 TUNING_FIELDS = tuple(FilterTuning.__dataclass_fields__)
-(T_VNOISE, T_MODEL, T_MODEL_PER_C, T_MODEL_POL, T_SOC_LAG, T_FLAT, T_INOISE, T_IGAIN, T_ITIME, T_RC, T_R0_Q,
- T_R0_MEAS, T_R0_DI, T_CAP_Q, T_CAP_WIN, T_REST_C, T_REST_S, T_REST_SOC, T_NOMINAL_AH, T_R0_MIN, T_R0_MAX, T_LEARN_R0,
- T_LEARN_CAP) = range(23)
+# Positions in FilterTuning.as_array(), by field name so that adding a field cannot shift them.
+T_VNOISE = TUNING_FIELDS.index("voltage_noise_v")
+T_MODEL = TUNING_FIELDS.index("model_error_v")
+T_MODEL_PER_C = TUNING_FIELDS.index("model_error_v_per_c")
+T_MODEL_POL = TUNING_FIELDS.index("model_error_per_polarisation")
+T_SOC_LAG = TUNING_FIELDS.index("soc_lag_per_c")
+T_FLAT = TUNING_FIELDS.index("flat_slope_v")
+T_FLAT_BIAS = TUNING_FIELDS.index("flat_bias_sigmas")
+T_INOISE = TUNING_FIELDS.index("current_noise_a")
+T_IGAIN = TUNING_FIELDS.index("current_gain_error")
+T_ITIME = TUNING_FIELDS.index("current_error_time_s")
+T_RC = TUNING_FIELDS.index("rc_noise_v2_per_s")
+T_R0_Q = TUNING_FIELDS.index("r0_noise_ohm2_per_s")
+T_R0_MEAS = TUNING_FIELDS.index("r0_measurement_v")
+T_R0_DI = TUNING_FIELDS.index("r0_min_current_step_a")
+T_CAP_Q = TUNING_FIELDS.index("capacity_noise_ah2_per_s")
+T_CAP_WIN = TUNING_FIELDS.index("capacity_window")
+T_REST_C = TUNING_FIELDS.index("rest_current_c")
+T_REST_S = TUNING_FIELDS.index("rest_time_s")
+T_REST_SOC = TUNING_FIELDS.index("rest_soc_error")
+T_CAP_MAX_ERR = TUNING_FIELDS.index("capacity_sample_max_error")
+T_NOMINAL_AH = TUNING_FIELDS.index("nominal_capacity_ah")
+T_R0_MIN = TUNING_FIELDS.index("r0_min_ohm")
+T_R0_MAX = TUNING_FIELDS.index("r0_max_ohm")
+T_LEARN_R0 = TUNING_FIELDS.index("learn_r0")
+T_LEARN_CAP = TUNING_FIELDS.index("learn_capacity")
 
 
-# Rows of the OCV segment table: OCV at the segment start, rise across it, and the factor that
-# de-weights the voltage where the OCV is flat (see kernels_numpy).
-SEG_OCV, SEG_SLOPE, SEG_DEWEIGHT = range(3)
+# Rows of the OCV segment table: OCV at the segment start, rise across it, the slope the
+# Jacobian uses (bounded, see FilterTuning.jacobian_max_v), and how much the voltage is
+# de-weighted where the OCV is flat, (s_flat / slope)^2 (see kernels_numpy).
+SEG_OCV, SEG_SLOPE, SEG_JACOBIAN, SEG_FLAT = range(4)
 
-# Every index the kernels use; the compiled backend checks its disk cache against it.
-LAYOUT = (STATE_ROWS, SOC, V1, V2, P00, P01, P02, P11, P12, P22, R0, R0_VAR, CAP, CAP_VAR, WIN_SOC, WIN_VAR,
-          WIN_AH, PREV_V, PREV_I, PREV_EMF, REST_S, WIN_ERR_AH, COEF_ROWS, A1, G1, A2, G2, A1_SQ, A1_A2, A2_SQ, SOC_LAG, SEG_OCV, SEG_SLOPE, SEG_DEWEIGHT,
-          len(TUNING_FIELDS), T_VNOISE, T_MODEL, T_MODEL_PER_C, T_MODEL_POL, T_SOC_LAG, T_FLAT, T_INOISE, T_IGAIN, T_ITIME,
-          T_RC, T_R0_Q, T_R0_MEAS, T_R0_DI, T_CAP_Q, T_CAP_WIN, T_REST_C, T_REST_S, T_REST_SOC, T_NOMINAL_AH, T_R0_MIN,
-          T_R0_MAX, T_LEARN_R0, T_LEARN_CAP)
+# Every index the kernels use (all upper-case integer constants here, in name order); the
+# compiled backend checks its disk cache against it.
+TUNING_COUNT = len(TUNING_FIELDS)
+LAYOUT = tuple(value for name, value in sorted(globals().items())
+               if name.isupper() and isinstance(value, int) and not isinstance(value, bool))
 
 
-def ocv_segments(ocv_v: np.ndarray, flat_slope_v: float) -> np.ndarray:
+def ocv_segments(ocv_v: np.ndarray, flat_slope_v: float, jacobian_max_v: float) -> np.ndarray:
     """The OCV table as per-segment rows, precomputed so that a step needs no division for it."""
     segments = ocv_v.size - 1
-    table = np.empty((3, segments))
+    table = np.empty((4, segments))
     table[SEG_OCV] = ocv_v[:-1]
     table[SEG_SLOPE] = np.diff(ocv_v)
     slope_per_soc = table[SEG_SLOPE] * segments
-    table[SEG_DEWEIGHT] = 1.0 + flat_slope_v**2 / (slope_per_soc * slope_per_soc + 1e-12)
+    table[SEG_JACOBIAN] = np.minimum(slope_per_soc, jacobian_max_v)
+    table[SEG_FLAT] = flat_slope_v**2 / (slope_per_soc * slope_per_soc + 1e-12)
     return table
 
 

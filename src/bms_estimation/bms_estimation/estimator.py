@@ -46,7 +46,8 @@ class Estimator:
         )
         self.backend_name, self._backend = ekf.select_backend(backend)
         self._tuning_array = self.tuning.as_array()
-        self._segments = ekf.ocv_segments(self.params.ocv.ocv_v, self.tuning.flat_slope_v)
+        self._segments = ekf.ocv_segments(self.params.ocv.ocv_v, self.tuning.flat_slope_v,
+                                          self.tuning.jacobian_max_v)
         full = np.full(self.cells, 1.0)
         self.r1_ohm, self.tau1_s = full * self.params.r1_ohm, full * self.params.tau1_s
         self.r2_ohm, self.tau2_s = full * self.params.r2_ohm, full * self.params.tau2_s
@@ -55,7 +56,7 @@ class Estimator:
         self._coef = np.empty((ekf.COEF_ROWS, self.cells))
         self.temperature_degc = np.full(self.cells, np.nan)
         self.state = np.zeros((ekf.STATE_ROWS, self.cells))
-        self.state[ekf.SOC] = 0.5 if initial_soc is None else initial_soc
+        self.state[ekf.SOC] = 0.5 if initial_soc is None else np.clip(initial_soc, 0.0, 1.0)
         self.state[ekf.P00] = initial_soc_std**2
         self.state[ekf.P11] = self.state[ekf.P22] = 0.01**2
         self.state[ekf.R0] = self.params.r0_ohm

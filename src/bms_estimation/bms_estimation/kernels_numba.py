@@ -21,11 +21,13 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
     n_segments = segments.shape[1]
     seg_ocv = segments[ekf.SEG_OCV]
     seg_slope = segments[ekf.SEG_SLOPE]
-    seg_deweight = segments[ekf.SEG_DEWEIGHT]
+    seg_jacobian = segments[ekf.SEG_JACOBIAN]
+    seg_flat = segments[ekf.SEG_FLAT]
     voltage_var = tuning[ekf.T_VNOISE] * tuning[ekf.T_VNOISE]
     model_v0 = tuning[ekf.T_MODEL]
     model_v_per_a = tuning[ekf.T_MODEL_PER_C] / tuning[ekf.T_NOMINAL_AH]
     model_pol = tuning[ekf.T_MODEL_POL]
+    flat_bias_sigmas = tuning[ekf.T_FLAT_BIAS]
     i_noise = tuning[ekf.T_INOISE]
     i_gain = tuning[ekf.T_IGAIN]
     soc_q_scale = tuning[ekf.T_ITIME] / dt_s
@@ -44,6 +46,7 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
     rest_a = tuning[ekf.T_REST_C] * tuning[ekf.T_NOMINAL_AH]
     rest_time_s = tuning[ekf.T_REST_S]
     rest_soc_var = tuning[ekf.T_REST_SOC] * tuning[ekf.T_REST_SOC]
+    cap_max_err = tuning[ekf.T_CAP_MAX_ERR]
     ah_per_a = dt_s / 3600.0
     # One assignment per row: numba 0.68 with parallel=True silently dropped stores through
     # views that came from one tuple assignment of four rows.
@@ -111,12 +114,14 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
         position = soc * n_segments
         j = min(max(int(position), 0), n_segments - 1)
         slope = seg_slope[j]
-        h = slope * n_segments
+        h = seg_jacobian[j]
         emf = seg_ocv[j] + (position - j) * slope + v1 + v2
         e = y - emf - r0 * i_a if measured else 0.0
         model_v = model_v0 + model_v_per_a * abs_i + model_pol * abs(v1 + v2)
         soc_lag = soc_lag_r[n] * abs(v1 + v2)
-        rm = voltage_var + model_v * model_v * seg_deweight[j] + h * soc_lag * h * soc_lag
+        bias_v = flat_bias_sigmas * model_v
+        flat_weight = bias_v * bias_v / max(e * e, bias_v * bias_v)
+        rm = voltage_var + model_v * model_v * (1.0 + seg_flat[j] * flat_weight) + h * soc_lag * h * soc_lag
         ph0 = p00 * h + p01 + p02
         ph1 = p01 * h + p11 + p12
         ph2 = p02 * h + p12 + p22
@@ -124,7 +129,8 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
         k0 = ph0 * inv_s
         k1 = ph1 * inv_s
         k2 = ph2 * inv_s
-        soc += k0 * e
+        # SOC is defined on 0..1; an estimate outside has no OCV to be corrected against.
+        soc = min(max(soc + k0 * e, 0.0), 1.0)
         v1 += k1 * e
         v2 += k2 * e
         p00 -= k0 * ph0
@@ -156,7 +162,9 @@ def _step(state, coef, current_a, voltage_v, dt_s, tuning, segments):  # noqa: C
         cap_sample = window_ah / d_soc
         sample_var = ((cap_sample * cap_sample * (rest_var + win_var_r[n]) + window_error_ah * window_error_ah)
                       / (d_soc * d_soc))
-        learn = window_done & learn_cap & (d_soc * window_ah > 0.0) & (sample_var < np.inf)
+        soc_change_var = rest_var + win_var_r[n]
+        linearisable = soc_change_var < cap_max_err * d_soc * cap_max_err * d_soc
+        learn = window_done & learn_cap & (d_soc * window_ah > 0.0) & linearisable
         kc = cap_var / (cap_var + sample_var) if learn else 0.0
         cap_learnt = min(max(cap + kc * (cap_sample - cap), cap_min), cap_max)
         cap = cap_learnt if learn else cap

@@ -9,12 +9,14 @@ predict
     (the current error is a slowly varying bias, so the SOC variance grows as if it persisted
     for T = current_error_time_s rather than as white noise)
 update, only where y is finite
-    H = [docv/dsoc, 1, 1],  e = y - ocv(soc) - v1 - v2 - r0 i
-    Rm = sig_v^2 + m^2 (1 + s_flat^2 / H0^2)   (the last factor is per OCV segment, precomputed),
+    H = [min(docv/dsoc, jacobian_max_v), 1, 1],  e = y - ocv(soc) - v1 - v2 - r0 i
+    Rm = sig_v^2 + m^2 (1 + w s_flat^2 / H0^2)   (s_flat^2 / H0^2 per OCV segment, precomputed),
+    w = min(1, (c m)^2 / e^2), c = flat_bias_sigmas: residuals larger than any plausible model
+    bias are not de-weighted,
     m = model_error + model_error_per_c |i| / C_nom + model_error_per_polarisation |v1 + v2|
     (+ (H0 soc_lag)^2, soc_lag = soc_lag_per_c |v1 + v2| / ((r1 + r2) C_nom): the surface SOC
     that the voltage follows under load leads the average SOC)
-    S = H P H' + Rm,  K = P H' / S,  x += K e,  P -= (P H')(P H')' / S
+    S = H P H' + Rm,  K = P H' / S,  x += K e (SOC then clipped to 0..1),  P -= (P H')(P H')' / S
 R0, scalar Kalman filter on consecutive samples with a current step |di| >= threshold
     (y - y_prev) - (emf - emf_prev) = r0 di + noise
 capacity, scalar Kalman filter, one sample per window of charge |Ah| >= w C between two
@@ -22,7 +24,8 @@ capacity, scalar Kalman filter, one sample per window of charge |Ah| >= w C betw
     soc_rest = soc_prior + e / H0 with variance Rm / H0^2 + rest_soc_error^2:
     C_obs = Ah / dsoc_rest,
     var = (C_obs^2 (var_rest + var_rest_window_start) + Ah_err^2) / dsoc_rest^2,
-    Ah_err = sum of sig_i dt over the window (the current error as a bias)
+    Ah_err = sum of sig_i dt over the window (the current error as a bias); skipped unless
+    var_rest + var_rest_window_start < (capacity_sample_max_error dsoc_rest)^2
 
 Cells are processed in chunks of 16k that stay in the CPU cache: at 1M cells that halves the time
 per cell compared with whole-array passes (41 against 86 ns on the 2-core development machine).
@@ -98,12 +101,14 @@ def _step_chunk(state, coef, current_a, y, dt_s, tuning, segments) -> None:
     # Truncation then clamping equals floor then clamping, and is cheaper.
     j = np.clip(position.astype(np.intp), 0, n_segments - 1)
     slope = segments[ekf.SEG_SLOPE][j]
-    h = slope * n_segments
+    h = segments[ekf.SEG_JACOBIAN][j]
     emf = segments[ekf.SEG_OCV][j] + (position - j) * slope + v1 + v2
     e = np.where(measured, y - emf - r0 * i_a, 0.0)
     model_v = tuning[ekf.T_MODEL] + model_v_per_a * abs_i + tuning[ekf.T_MODEL_POL] * np.abs(v1 + v2)
     soc_lag = coef[ekf.SOC_LAG] * np.abs(v1 + v2)
-    rm = voltage_var + model_v * model_v * segments[ekf.SEG_DEWEIGHT][j] + h * soc_lag * h * soc_lag
+    bias_v = tuning[ekf.T_FLAT_BIAS] * model_v
+    flat_weight = bias_v * bias_v / np.maximum(e * e, bias_v * bias_v)
+    rm = voltage_var + model_v * model_v * (1.0 + segments[ekf.SEG_FLAT][j] * flat_weight) + h * soc_lag * h * soc_lag
     ph0 = p00 * h + p01 + p02
     ph1 = p01 * h + p11 + p12
     ph2 = p02 * h + p12 + p22
@@ -112,6 +117,8 @@ def _step_chunk(state, coef, current_a, y, dt_s, tuning, segments) -> None:
     k1 = ph1 * inv_s
     k2 = ph2 * inv_s
     soc += k0 * e
+    # SOC is defined on 0..1; an estimate outside has no OCV to be corrected against.
+    np.clip(soc, 0.0, 1.0, out=soc)
     v1 += k1 * e
     v2 += k2 * e
     p00 -= k0 * ph0
@@ -148,8 +155,10 @@ def _step_chunk(state, coef, current_a, y, dt_s, tuning, segments) -> None:
             cap_sample = window_ah / d_soc
             sample_var = ((cap_sample * cap_sample * (rest_var + state[ekf.WIN_VAR]) + window_error_ah * window_error_ah)
                           / (d_soc * d_soc))
-            learn = (window_done & (d_soc * window_ah > 0.0) & (sample_var < np.inf)
-                     & (tuning[ekf.T_LEARN_CAP] != 0.0))
+            soc_change_var = rest_var + state[ekf.WIN_VAR]
+            cap_max_err = tuning[ekf.T_CAP_MAX_ERR]
+            linearisable = soc_change_var < cap_max_err * d_soc * cap_max_err * d_soc
+            learn = window_done & (d_soc * window_ah > 0.0) & linearisable & (tuning[ekf.T_LEARN_CAP] != 0.0)
             kc = np.where(learn, cap_var / (cap_var + sample_var), 0.0)
             nominal_ah = tuning[ekf.T_NOMINAL_AH]
             cap_learnt = np.clip(cap + kc * (cap_sample - cap), 0.5 * nominal_ah, 1.5 * nominal_ah)

@@ -52,11 +52,13 @@ def filterpy_reference(est: Estimator, soc0: np.ndarray, current_a: np.ndarray,
                 slope = float(ocv.slope_v_per_soc(kf.x[0, 0]))
                 model_v = (t.model_error_v + t.model_error_v_per_c * abs(i_a) / t.nominal_capacity_ah
                            + t.model_error_per_polarisation * abs(kf.x[1, 0] + kf.x[2, 0]))
-                r_v2 = t.voltage_noise_v**2 + model_v**2 * (1.0 + t.flat_slope_v**2 / (slope**2 + 1e-12))
-                r_v2 += (slope * lag * abs(kf.x[1, 0] + kf.x[2, 0])) ** 2
+                e = y - float(ocv.voltage_v(kf.x[0, 0])) - kf.x[1, 0] - kf.x[2, 0] - r0 * i_a
+                flat_weight = min(1.0, (t.flat_bias_sigmas * model_v) ** 2 / e**2) if e else 1.0
+                r_v2 = t.voltage_noise_v**2 + model_v**2 * (1.0 + flat_weight * t.flat_slope_v**2 / (slope**2 + 1e-12))
+                r_v2 += (min(slope, t.jacobian_max_v) * lag * abs(kf.x[1, 0] + kf.x[2, 0])) ** 2
                 kf.update(
                     np.array([[y]]),
-                    HJacobian=lambda x: np.array([[float(ocv.slope_v_per_soc(x[0, 0])), 1.0, 1.0]]),
+                    HJacobian=lambda x: np.array([[min(float(ocv.slope_v_per_soc(x[0, 0])), t.jacobian_max_v), 1.0, 1.0]]),
                     Hx=lambda x, i=i_a, r=r0: np.array([[float(ocv.voltage_v(x[0, 0])) + x[1, 0] + x[2, 0] + r * i]]),
                     R=r_v2,
                 )
