@@ -27,21 +27,27 @@ CURRENT_OFFSET_A = 0.05
 CHEMISTRY_OF_PARAMETER_SET = {"Chen2020": "NMC", "Prada2013": "LFP"}
 
 
-def soc_error(truth_path: Path, realisations: int = 8, seed: int = 6, **tuning_changes: float) -> np.ndarray:
-    """Estimated minus true SOC at every 1 s sample, one column per realisation."""
+def soc_error(truth_path: Path, realisations: int = 8, seed: int = 6, start_s: int = 0,
+              initial_error: float | None = None, **tuning_changes: float) -> np.ndarray:
+    """Estimated minus true SOC at every 1 s sample from start_s, one column per realisation.
+
+    initial_error is the estimate's starting offset from the truth (clipped to 0..1); by default
+    30 points towards the middle, so that the start is a valid SOC.
+    """
     truth = np.load(truth_path)
     chemistry = CHEMISTRY_OF_PARAMETER_SET[str(truth["parameter_set"])]
     rng = np.random.default_rng(seed)
-    soc_true = truth["soc_true"].astype(float)
-    current_a = truth["current_a"].astype(float)
-    voltage_v = truth["voltage_v"].astype(float)
+    soc_true = truth["soc_true"][start_s:].astype(float)
+    current_a = truth["current_a"][start_s:].astype(float)
+    voltage_v = truth["voltage_v"][start_s:].astype(float)
     pack = PackConfig(name=truth_path.stem, source=truth_path, chemistry=chemistry, modules=1,
                       cells_per_module=realisations,
                       nominal_capacity_ah=default_parameters(chemistry).nominal_capacity_ah,
                       temperature_sensors=(tuple(range(realisations)),), limits=chemistry.lower(),
                       balancing=BalancingConfig())
-    # Start 30 points off, towards the middle so that the start is a valid SOC.
-    initial_soc = soc_true[0] - INITIAL_SOC_ERROR * np.sign(soc_true[0] - 0.5)
+    if initial_error is None:
+        initial_error = -INITIAL_SOC_ERROR * float(np.sign(soc_true[0] - 0.5))
+    initial_soc = float(np.clip(soc_true[0] + initial_error, 0.0, 1.0))
     est = Estimator(pack, initial_soc=initial_soc)
     if tuning_changes:
         est = Estimator(pack, tuning=replace(est.tuning, **tuning_changes), initial_soc=initial_soc)
@@ -63,11 +69,15 @@ def rmse_after(errors: np.ndarray, start_s: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description="SOC RMSE of the estimator on truth data")
     parser.add_argument("truth", type=Path, nargs="+", help="<chem>_drive*.npz files")
+    parser.add_argument("--start-s", type=int, default=0, help="start the estimator this far into the profile")
+    parser.add_argument("--initial-error", type=float, default=None,
+                        help="initial SOC error, signed (default: 0.3 towards the middle)")
     args = parser.parse_args()
-    print(f"{'truth file':<28} {'hours':>5} {'RMSE after 10 min':>18} {'after 30 min':>13} {'max |err| after 30 min':>23}")
+    print(f"{'truth file':<28} {'hours':>5} {'RMSE after 10 min':>18} {'after 30 min':>13} "
+          f"{'max |err| after 30 min':>23}")
     for path in args.truth:
-        errors = soc_error(path)
-        print(f"{path.name:<28} {errors.shape[0] / 3600:>5.1f} {100 * rmse_after(errors, 600):>17.2f}% "
+        errors = soc_error(path, start_s=args.start_s, initial_error=args.initial_error)
+        print(f"{str(path)[-28:]:<28} {errors.shape[0] / 3600:>5.1f} {100 * rmse_after(errors, 600):>17.2f}% "
               f"{100 * rmse_after(errors, 1800):>12.2f}% {100 * np.abs(errors[1800:]).max():>22.2f}%")
 
 
