@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bms_common.testing import RosHarness, isolate_dds
+from bms_common.testing import RosHarness, isolate_dds, stop_all
 
 DOMAIN_ID = isolate_dds()
 ROOT = Path(__file__).resolve().parent
@@ -21,3 +21,10 @@ def ros() -> RosHarness:
     harness = RosHarness()
     yield harness
     harness.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_process_left_behind():
+    """A fixture that fails half-way must not leave nodes running into later tests."""
+    yield
+    stop_all()

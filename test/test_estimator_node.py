@@ -26,14 +26,16 @@ def system(tmp_path_factory):
     manager = start_node(tmp, "bms_common", "lifecycle_manager", *params(pack="demo"),
                          "-p", "node_names:=[module_*, current_sensor, estimator]")
     ros = RosHarness("estimator_test")
-    ros.collect(CellStates, topics.CELL_STATES.name, topics.RELIABLE)
-    ros.collect(PowerLimits, topics.POWER_LIMITS.name, topics.RELIABLE)
-    wait_for(lambda: len(ros.snapshot(topics.CELL_STATES.name)) >= 3, 90, "CellStates from the estimator")
     ros.procs, ros.tmp, ros.state = {"sim": sim, "estimator": estimator, "manager": manager}, tmp, state
-    yield ros
-    ros.close()
-    for proc in (manager, estimator, sim):
-        proc.stop()
+    try:
+        ros.collect(CellStates, topics.CELL_STATES.name, topics.RELIABLE)
+        ros.collect(PowerLimits, topics.POWER_LIMITS.name, topics.RELIABLE)
+        wait_for(lambda: len(ros.snapshot(topics.CELL_STATES.name)) >= 3, 90, "CellStates from the estimator")
+        yield ros
+    finally:
+        ros.close()
+        for proc in (ros.procs["manager"], ros.procs["estimator"], ros.procs["sim"]):
+            proc.stop()
 
 
 def latest_states(ros) -> CellStates:

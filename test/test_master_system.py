@@ -35,17 +35,19 @@ def system(tmp_path_factory):
     }
     ros = RosHarness("master_test")
     ros.procs, ros.tmp = procs, tmp
-    ros.collect(PackState, topics.PACK_STATE.name, topics.RELIABLE)
-    ros.collect(ContactorState, topics.CONTACTOR_STATE.name, topics.LATCHED)
-    ros.collect(SafetyStatus, topics.SAFETY_STATUS.name, topics.LATCHED)
-    ros.collect(CurrentLimits, topics.CURRENT_LIMITS.name, topics.RELIABLE)
-    ros.collect(PackMeasurement, "/sim/pack_truth", topics.RELIABLE)
-    wait_for(lambda: ros.snapshot(topics.PACK_STATE.name) and ros.snapshot(topics.SAFETY_STATUS.name)
-             and ros.snapshot("/sim/pack_truth"), 60, "simulation, master and supervisor running")
-    yield ros
-    ros.close()
-    for proc in procs.values():
-        proc.stop()
+    try:
+        ros.collect(PackState, topics.PACK_STATE.name, topics.RELIABLE)
+        ros.collect(ContactorState, topics.CONTACTOR_STATE.name, topics.LATCHED)
+        ros.collect(SafetyStatus, topics.SAFETY_STATUS.name, topics.LATCHED)
+        ros.collect(CurrentLimits, topics.CURRENT_LIMITS.name, topics.RELIABLE)
+        ros.collect(PackMeasurement, "/sim/pack_truth", topics.RELIABLE)
+        wait_for(lambda: ros.snapshot(topics.PACK_STATE.name) and ros.snapshot(topics.SAFETY_STATUS.name)
+                 and ros.snapshot("/sim/pack_truth"), 60, "simulation, master and supervisor running")
+        yield ros
+    finally:
+        ros.close()
+        for proc in procs.values():
+            proc.stop()
 
 
 def newest(ros, topic):

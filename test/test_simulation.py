@@ -28,17 +28,19 @@ def sim(tmp_path_factory):
     manager = start_node(tmp, "bms_common", "lifecycle_manager",
                          *params(pack="demo"), "-p", "node_names:=[module_*, current_sensor]")
     ros = RosHarness("sim_test")
-    ros.collect(CellMeasurements, topics.CELL_MEASUREMENTS.name, topics.RELIABLE)
-    ros.collect(PackMeasurement, topics.PACK_MEASUREMENT.name, topics.RELIABLE)
-    ros.collect(PackMeasurement, "/sim/pack_truth", topics.RELIABLE)
-    ros.collect(ContactorState, "/sim/contactor_feedback", topics.LATCHED)
-    ros.coils = ros.node.create_publisher(ContactorCommand, "/sim/contactor_coils", topics.RELIABLE)
-    wait_for(lambda: len(ros.snapshot(topics.CELL_MEASUREMENTS.name)) >= 4 * MODULES, 60,
-             "samples from every module")
-    yield ros
-    ros.close()
-    manager.stop()
-    host.stop()
+    try:
+        ros.collect(CellMeasurements, topics.CELL_MEASUREMENTS.name, topics.RELIABLE)
+        ros.collect(PackMeasurement, topics.PACK_MEASUREMENT.name, topics.RELIABLE)
+        ros.collect(PackMeasurement, "/sim/pack_truth", topics.RELIABLE)
+        ros.collect(ContactorState, "/sim/contactor_feedback", topics.LATCHED)
+        ros.coils = ros.node.create_publisher(ContactorCommand, "/sim/contactor_coils", topics.RELIABLE)
+        wait_for(lambda: len(ros.snapshot(topics.CELL_MEASUREMENTS.name)) >= 4 * MODULES, 60,
+                 "samples from every module")
+        yield ros
+    finally:
+        ros.close()
+        manager.stop()
+        host.stop()
 
 
 def latest(ros: RosHarness, module_id: int, count: int = 1) -> list[CellMeasurements]:

@@ -66,7 +66,12 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 10.0, what: str = 
 
 
 class NodeProcess:
-    """A node executable in its own process group, ended by PID (SIGINT, then SIGKILL)."""
+    """A node executable in its own process group, ended by PID (SIGINT, then SIGKILL).
+
+    Every instance is remembered, so a test session can end whatever a failed fixture left
+    running (:func:`stop_all`)."""
+
+    started: list[NodeProcess] = []
 
     def __init__(self, argv: Sequence[str], log_path: Path | None = None,
                  env: dict[str, str] | None = None) -> None:
@@ -77,6 +82,7 @@ class NodeProcess:
             self.argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, **(env or {})},
         )
+        NodeProcess.started.append(self)
 
     @property
     def pid(self) -> int:
@@ -102,6 +108,13 @@ class NodeProcess:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL, 5)
+
+
+def stop_all() -> None:
+    """End every NodeProcess of this Python process that still runs."""
+    for proc in NodeProcess.started:
+        proc.stop(timeout_s=5.0)
+    NodeProcess.started.clear()
 
 
 def executable(package: str, name: str) -> str:

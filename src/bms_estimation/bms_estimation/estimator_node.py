@@ -28,6 +28,7 @@ from bms_common import topics
 from bms_common.component_info import Identity
 from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
 from bms_common.pack_config import ConfigError, load_pack_config
+from bms_common.stamps import to_seconds
 from bms_estimation.current_alignment import CurrentHistory
 from bms_estimation.estimator import Estimator
 from bms_estimation.sop import SopLimits
@@ -35,10 +36,6 @@ from bms_interfaces.msg import CellMeasurements, CellStates, ComponentInfo, Pack
 from bms_safety.limits import LimitTable, load_limits
 
 STATE_FILE = "estimator.npz"
-
-
-def seconds(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def sop_limits_from_table(table: LimitTable) -> SopLimits:
@@ -167,12 +164,12 @@ class EstimatorNode(BmsLifecycleNode):
         self.last_sequence[m] = msg.sequence
         self.voltage_v[m] = msg.cell_voltages_v  # NaN readings stay NaN: those cells only predict
         self.temperature_degc[m] = np.asarray(msg.temperatures_degc, dtype=float)[self.sensor_of_cell]
-        self.module_stamp_s[m] = seconds(msg.header.stamp)
+        self.module_stamp_s[m] = to_seconds(msg.header.stamp)
         self.fresh[m] = True
 
     def on_pack(self, msg: PackMeasurement) -> None:
         if math.isfinite(msg.current_a):
-            self.current.add(seconds(msg.header.stamp), msg.current_a)
+            self.current.add(to_seconds(msg.header.stamp), msg.current_a)
 
     # -- the batched step ---------------------------------------------------------------------
     def tick(self) -> None:

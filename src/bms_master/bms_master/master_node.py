@@ -26,6 +26,7 @@ from bms_common import topics
 from bms_common.component_info import Identity
 from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
 from bms_common.pack_config import ConfigError, config_dirs, load_pack_config
+from bms_common.stamps import to_seconds
 from bms_interfaces.msg import (
     BalancingCommand,
     CellMeasurements,
@@ -46,10 +47,6 @@ from bms_master.current_limits import compute_current_limits, select_horizon
 from bms_master.enums import OperatingState, SafetyLevel
 from bms_master.master_config import MasterConfig, load_master_config
 from bms_master.state_machine import ContactorFeedback, OperatingStateMachine, SafetyInput
-
-
-def seconds(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def find_master_config(value: str) -> MasterConfig:
@@ -149,7 +146,8 @@ class MasterNode(BmsLifecycleNode):
 
     def on_pack(self, msg: PackMeasurement) -> None:
         self.pack_measurement = msg
-        self.machine.set_pack(msg.pack_voltage_v, msg.dc_link_voltage_v, msg.current_a)
+        self.machine.set_pack(msg.pack_voltage_v, msg.dc_link_voltage_v, msg.current_a,
+                              stamp_s=to_seconds(msg.header.stamp))
 
     def on_safety(self, msg: SafetyStatus) -> None:
         level = SafetyLevel(min(msg.level, SafetyLevel.FAULT))

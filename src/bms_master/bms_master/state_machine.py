@@ -98,6 +98,7 @@ class OperatingStateMachine:
         # DRIVE or CHARGE: where PRECHARGE leads.
         self._target = OperatingState.STANDBY
         self._precharge_start_s = math.nan
+        self._pack_stamp_s = math.nan
         self._main_plus_command_s = math.nan
         self._opening_since_s: float | None = None
         self._mains_lost_since_s: float | None = None
@@ -111,11 +112,14 @@ class OperatingStateMachine:
     def set_contactor_feedback(self, feedback: ContactorFeedback) -> None:
         self._feedback = feedback
 
-    def set_pack(self, pack_voltage_v: float, dc_link_voltage_v: float, current_a: float) -> None:
-        """Latest PackMeasurement values; NaN where unknown."""
+    def set_pack(self, pack_voltage_v: float, dc_link_voltage_v: float, current_a: float,
+                 stamp_s: float = math.nan) -> None:
+        """Latest PackMeasurement values; NaN where unknown. ``stamp_s`` is the sampling instant
+        (NaN: unknown, taken as current)."""
         self._pack_voltage_v = pack_voltage_v
         self._dc_link_voltage_v = dc_link_voltage_v
         self._current_a = current_a
+        self._pack_stamp_s = stamp_s
 
     # Requests -----------------------------------------------------------------------------
 
@@ -240,7 +244,10 @@ class OperatingStateMachine:
                         ALL_OPEN)
             return
         if math.isnan(self._main_plus_command_s):
-            if self._dc_link_voltage_v >= cfg.precharge_voltage_ratio * self._pack_voltage_v:
+            # Only a DC-link sample taken after the precharge began tells whether it finished: an
+            # older one may predate a short that has since emptied the DC link.
+            sampled_since_start = not self._pack_stamp_s < self._precharge_start_s
+            if sampled_since_start and self._dc_link_voltage_v >= cfg.precharge_voltage_ratio * self._pack_voltage_v:
                 self.command = PRECHARGE_OVERLAP
                 self._main_plus_command_s = now_s
             elif now_s - self._precharge_start_s > cfg.precharge_timeout_s:

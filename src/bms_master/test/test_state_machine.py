@@ -98,6 +98,23 @@ def test_main_plus_waits_for_dc_link_and_precharge_times_out_to_error():
     assert rig.sm.command == ALL_OPEN
 
 
+def test_dc_link_sample_from_before_the_precharge_does_not_complete_it():
+    # The DC link read full just before a short emptied it: that old sample must not close main+.
+    rig = Rig(StateMachineConfig(precharge_timeout_s=1.0))
+    rig.sm.set_safety(OK, 0.0)
+    rig.sm.set_pack(PACK_V, PACK_V, 0.0, stamp_s=0.0)
+    rig.now_s = 0.05
+    assert rig.sm.request(S.DRIVE, rig.now_s).accepted
+    out = rig.sm.step(rig.now_s + 0.01)
+    assert out.command == PRECHARGING and out.state is S.PRECHARGE
+    rig.sm.set_pack(PACK_V, 2.0, 0.0, stamp_s=0.1)  # the first sample since the precharge began
+    for step in range(150):
+        rig.sm.set_safety(OK, 0.1 + 0.01 * step)
+        out = rig.sm.step(0.1 + 0.01 * step)
+        assert not out.command.main_plus
+    assert out.state is S.ERROR and "precharge timeout" in out.reason
+
+
 def test_precharge_relay_stays_closed_until_main_plus_confirms():
     rig = Rig(StateMachineConfig(contactor_confirm_timeout_s=0.5))
     rig.request(S.DRIVE)

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.time import Time
 
 from bms_common import topics
 from bms_common.component_info import Identity
 from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
 from bms_common.pack_config import ConfigError, load_pack_config
+from bms_common.stamps import to_seconds, to_stamp
 from bms_interfaces.msg import (
     CellMeasurements,
     CellStates,
@@ -40,14 +40,6 @@ from bms_safety.results import EvaluationResult
 from bms_safety.supervisor import SafetySupervisor
 
 DIAGNOSTIC_LEVELS = (DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR, DiagnosticStatus.STALE)
-
-
-def seconds(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
-def time_msg(value_s: float):
-    return Time(nanoseconds=int(round(max(value_s, 0.0) * 1e9))).to_msg()
 
 
 def state_dir_from(value: str) -> Path | None:
@@ -133,25 +125,25 @@ class SupervisorNode(BmsLifecycleNode):
         if msg.module_id < len(self.module_wall_s):
             self.module_wall_s[msg.module_id] = time.monotonic()
         self.supervisor.update_module(
-            msg.module_id, seconds(msg.header.stamp), msg.cell_voltages_v, msg.temperatures_degc,
+            msg.module_id, to_seconds(msg.header.stamp), msg.cell_voltages_v, msg.temperatures_degc,
             msg.sequence, received_s=self.now_s())
 
     def on_pack(self, msg: PackMeasurement) -> None:
         self.pack_wall_s = time.monotonic()
         self.supervisor.update_pack(
-            seconds(msg.header.stamp), msg.current_a, msg.pack_voltage_v, msg.dc_link_voltage_v,
+            to_seconds(msg.header.stamp), msg.current_a, msg.pack_voltage_v, msg.dc_link_voltage_v,
             msg.insulation_resistance_ohm, msg.hvil_closed, received_s=self.now_s())
 
     def on_contactors(self, msg: ContactorState) -> None:
         self.supervisor.update_contactors(
-            seconds(msg.header.stamp),
+            to_seconds(msg.header.stamp),
             (msg.main_plus_commanded, msg.main_minus_commanded, msg.precharge_commanded),
             (msg.main_plus_closed, msg.main_minus_closed, msg.precharge_closed),
             reported_mismatch=msg.feedback_mismatch, received_s=self.now_s())
 
     def on_estimator(self, msg: CellStates | PowerLimits) -> None:
         self.estimator_wall_s = time.monotonic()
-        self.supervisor.update_estimator(seconds(msg.header.stamp), received_s=self.now_s())
+        self.supervisor.update_estimator(to_seconds(msg.header.stamp), received_s=self.now_s())
 
     def on_reset(self, request: ResetFaults.Request, response: ResetFaults.Response) -> ResetFaults.Response:
         result = self.supervisor.reset(self.now_s())
@@ -184,11 +176,11 @@ class SupervisorNode(BmsLifecycleNode):
             sequence=self.sequence, level=int(result.level), contactors_allowed=result.contactors_allowed,
             charge_derating=result.charge_derating, discharge_derating=result.discharge_derating,
         )
-        msg.header.stamp = time_msg(now_s)
+        msg.header.stamp = to_stamp(now_s)
         msg.header.frame_id = self.get_name()
         msg.faults = [
             Fault(code=f.code, level=int(f.level), module_id=f.module_id, cell=f.cell,
-                  value=float(f.value), limit=float(f.limit), since=time_msg(f.since_s),
+                  value=float(f.value), limit=float(f.limit), since=to_stamp(f.since_s),
                   latched=f.latched, description=f.description)
             for f in result.faults
         ]
@@ -199,7 +191,7 @@ class SupervisorNode(BmsLifecycleNode):
         if self.last_result is None:
             return
         array = DiagnosticArray()
-        array.header.stamp = time_msg(self.now_s())
+        array.header.stamp = to_stamp(self.now_s())
         for group in group_summary(self.last_result):
             status = DiagnosticStatus(
                 level=DIAGNOSTIC_LEVELS[group.level], name=f"bms/safety/{group.group}",

@@ -16,17 +16,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from rclpy.time import Time
 
 from bms_common import topics
 from bms_common.component_info import Identity
 from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare
+from bms_common.stamps import to_stamp
 from bms_interfaces.msg import BalancingCommand, CellMeasurements, ComponentInfo
 from bms_slave.afe import AfeBackend, AfeCommunicationError
-
-
-def stamp_msg(stamp_s: float):
-    return Time(nanoseconds=int(round(stamp_s * 1e9))).to_msg()
 
 
 class ModuleNode(BmsLifecycleNode):
@@ -122,7 +118,7 @@ class ModuleNode(BmsLifecycleNode):
                                     throttle_duration_sec=5.0)
             return
         msg = CellMeasurements()
-        msg.header.stamp = stamp_msg(reading.stamp_s)
+        msg.header.stamp = to_stamp(reading.stamp_s)
         msg.header.frame_id = f"module_{self.module_id}"
         msg.module_id = self.module_id
         msg.sequence = self.sequence

@@ -37,10 +37,11 @@ from bms_common import topics
 from bms_common.component_info import ComponentAnnouncer, Identity
 from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
 from bms_common.pack_config import load_pack_config
+from bms_common.stamps import to_stamp
 from bms_interfaces.msg import ComponentInfo, ContactorCommand, ContactorState, CurrentLimits, PackMeasurement
 from bms_interfaces.srv import InjectFault
 from bms_slave.faults import FaultInjector
-from bms_slave.module_node import ModuleNode, stamp_msg
+from bms_slave.module_node import ModuleNode
 from bms_slave.pack_sensor import PackSensorBackend
 from bms_slave.plant import PROFILE_NAMES, PackPlant
 from bms_slave.sim_afe import SimulatedAfe
@@ -105,7 +106,7 @@ class CurrentSensorNode(BmsLifecycleNode):
             dc_link_voltage_v=reading.dc_link_voltage_v,
             insulation_resistance_ohm=reading.insulation_resistance_ohm, hvil_closed=reading.hvil_closed,
         )
-        msg.header.stamp = stamp_msg(reading.stamp_s)
+        msg.header.stamp = to_stamp(reading.stamp_s)
         msg.header.frame_id = "current_sensor"
         self._publisher.publish(msg)
         self.sequence += 1
@@ -202,7 +203,7 @@ class PlantNode(Node):
         plant.step(self.step_s)
         self.steps += 1
         now_s = plant.time_s
-        self.clock_pub.publish(Clock(clock=stamp_msg(now_s)))
+        self.clock_pub.publish(Clock(clock=to_stamp(now_s)))
         if self.steps % self._samples_every == 0:
             for module in self.modules:
                 module.sample(now_s)
@@ -214,7 +215,7 @@ class PlantNode(Node):
                 sequence=self.steps, current_a=truth.current_a, pack_voltage_v=truth.pack_voltage_v,
                 dc_link_voltage_v=truth.dc_link_voltage_v,
                 insulation_resistance_ohm=truth.insulation_resistance_ohm, hvil_closed=truth.hvil_closed)
-            msg.header.stamp = stamp_msg(now_s)
+            msg.header.stamp = to_stamp(now_s)
             msg.header.frame_id = "plant"
             self.truth_pub.publish(msg)
         self._publish_feedback(now_s)
@@ -239,7 +240,7 @@ class PlantNode(Node):
             main_minus_closed=fb.main_minus, precharge_closed=fb.precharge,
             feedback_mismatch=(coils.main_plus, coils.main_minus, coils.precharge) != closed,
         )
-        msg.header.stamp = stamp_msg(now_s)
+        msg.header.stamp = to_stamp(now_s)
         msg.header.frame_id = "plant"
         self.feedback_pub.publish(msg)
 
