@@ -24,6 +24,8 @@ from .limits import LimitTable, load_limits
 from .report import FaultReporter
 from .results import ActiveFault, EvaluationResult, ResetResult
 
+# Keeps a capped age strictly below its timeout despite float rounding (see count_as_received).
+_AGE_MARGIN_S = 1e-6
 MAX_REASONS_SHOWN = 5  # a reset answer names this many refused faults; `refused` lists them all
 
 
@@ -135,14 +137,18 @@ class SafetyEvaluator:
         retransmission, a starved process) by its speed factor; only data that is old on both
         clocks is stale. On hardware both clocks advance together and this changes nothing.
         Inputs never heard from stay missing.
+
+        A wall-fresh input's sim age is capped just below its timeout, not reset to zero: the
+        sim clock's own timeout then runs concurrently with the wall clock's, so stale comes
+        after the longer of the two (not their sum, which doubled the timeout on hardware).
         """
-        st = self.store
+        st, t = self.store, self.limits.timeouts
         heard = np.asarray(modules, dtype=bool) & ~np.isnan(st.received_s)
-        st.received_s[heard] = np.maximum(st.received_s[heard], now_s)
+        st.received_s[heard] = np.maximum(st.received_s[heard], now_s - t.module_stale_s + _AGE_MARGIN_S)
         if pack and not math.isnan(st.pack.received_s):
-            st.pack.received_s = max(st.pack.received_s, now_s)
+            st.pack.received_s = max(st.pack.received_s, now_s - t.current_sensor_stale_s + _AGE_MARGIN_S)
         if estimator and not math.isnan(st.estimator_received_s):
-            st.estimator_received_s = max(st.estimator_received_s, now_s)
+            st.estimator_received_s = max(st.estimator_received_s, now_s - t.estimator_loss_s + _AGE_MARGIN_S)
 
     def missing_inputs(self) -> tuple[str, ...]:
         """Inputs never heard from since start: closing waits for them all."""
