@@ -9,6 +9,7 @@ from collections.abc import Callable
 from bms_tools import introspect
 from bms_tools.bags import commands as bag_commands
 from bms_tools.launcher.command import add_parser as add_launch_parser
+from bms_tools.replay import command as replay_command
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_launch_parser(sub)
     bag_commands.register(sub)
     introspect.register(sub)
+    replay_command.register(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Replay for debugging: ``bms replay-check`` (docs/replay.md)."""
