@@ -23,6 +23,13 @@ RELIABLE = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=10,
     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
 )
+# Per-module topics arrive in bursts, one message per module of the pack (up to 500) at once,
+# and all modules share one history (the messages have no key): a reader keeping only 10 would
+# silently lose the burst's first modules whenever its executor is a moment late.
+PER_MODULE = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=1000,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
+)
 # Reliable, transient local, depth 1: the last value is delivered to late joiners ("latched").
 LATCHED = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=1,
@@ -47,7 +54,7 @@ class Topic:
         return self.name if self.name.startswith("/") else f"{NAMESPACE}/{self.name}"
 
 
-CELL_MEASUREMENTS = Topic("cell_measurements", "bms_interfaces/msg/CellMeasurements", RELIABLE)
+CELL_MEASUREMENTS = Topic("cell_measurements", "bms_interfaces/msg/CellMeasurements", PER_MODULE)
 PACK_MEASUREMENT = Topic("pack_measurement", "bms_interfaces/msg/PackMeasurement", RELIABLE)
 PACK_STATE = Topic("pack_state", "bms_interfaces/msg/PackState", RELIABLE)
 BATTERY_STATE = Topic("/battery_state", "sensor_msgs/msg/BatteryState", RELIABLE)
@@ -56,7 +63,7 @@ POWER_LIMITS = Topic("power_limits", "bms_interfaces/msg/PowerLimits", RELIABLE)
 CURRENT_LIMITS = Topic("current_limits", "bms_interfaces/msg/CurrentLimits", RELIABLE)
 SAFETY_STATUS = Topic("safety_status", "bms_interfaces/msg/SafetyStatus", LATCHED)
 DIAGNOSTICS = Topic("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray", DEFAULT)
-BALANCING_COMMAND = Topic("balancing_command", "bms_interfaces/msg/BalancingCommand", RELIABLE)
+BALANCING_COMMAND = Topic("balancing_command", "bms_interfaces/msg/BalancingCommand", PER_MODULE)
 CONTACTOR_COMMAND = Topic("contactor_command", "bms_interfaces/msg/ContactorCommand", RELIABLE)
 CONTACTOR_STATE = Topic("contactor_state", "bms_interfaces/msg/ContactorState", LATCHED)
 COMPONENTS = Topic("components", "bms_interfaces/msg/ComponentInfo", LATCHED)

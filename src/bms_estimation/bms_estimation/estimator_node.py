@@ -102,7 +102,7 @@ class EstimatorNode(BmsLifecycleNode):
         self.last_states_s = self.last_save_s = -math.inf
         self.states_pub = self.create_lifecycle_publisher(CellStates, topics.CELL_STATES.name, topics.RELIABLE)
         self.power_pub = self.create_lifecycle_publisher(PowerLimits, topics.POWER_LIMITS.name, topics.RELIABLE)
-        self.create_subscription(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells, topics.RELIABLE)
+        self.create_subscription(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells, topics.CELL_MEASUREMENTS.qos)
         self.create_subscription(PackMeasurement, topics.PACK_MEASUREMENT.name, self.on_pack, topics.RELIABLE)
         self.get_logger().info(
             f"{pack.cell_count} cells ({pack.modules} x {pack.cells_per_module} {pack.chemistry}), "

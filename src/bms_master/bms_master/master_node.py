@@ -103,9 +103,9 @@ class MasterNode(BmsLifecycleNode):
         self.battery_pub = pub(BatteryState, topics.BATTERY_STATE.name, topics.RELIABLE)
         self.limits_pub = pub(CurrentLimits, topics.CURRENT_LIMITS.name, topics.RELIABLE)
         self.command_pub = pub(ContactorCommand, topics.CONTACTOR_COMMAND.name, topics.RELIABLE)
-        self.balancing_pub = pub(BalancingCommand, topics.BALANCING_COMMAND.name, topics.RELIABLE)
+        self.balancing_pub = pub(BalancingCommand, topics.BALANCING_COMMAND.name, topics.BALANCING_COMMAND.qos)
         sub = self.create_subscription
-        sub(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells, topics.RELIABLE)
+        sub(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells, topics.CELL_MEASUREMENTS.qos)
         sub(PackMeasurement, topics.PACK_MEASUREMENT.name, self.on_pack, topics.RELIABLE)
         sub(SafetyStatus, topics.SAFETY_STATUS.name, self.on_safety, topics.LATCHED)
         sub(ContactorState, topics.CONTACTOR_STATE.name, self.on_contactors, topics.LATCHED)

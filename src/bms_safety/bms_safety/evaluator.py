@@ -34,7 +34,8 @@ class SafetyEvaluator:
                  sensor_cells: Sequence[Sequence[int]] | None = None, start_s: float | None = None) -> None:
         self.limits = limits
         self.modules, self.cells, self.sensors = modules, cells_per_module, sensors_per_module
-        self.store = MeasurementStore(modules, cells_per_module, sensors_per_module)
+        self.store = MeasurementStore(modules, cells_per_module, sensors_per_module,
+                                      continuity_gap_s=limits.timeouts.module_stale_s)
         # Freshness of inputs never received counts from here (the first evaluate if not given).
         self.start_s = start_s
         slot_counts = {"cell": modules * cells_per_module, "sensor": modules * sensors_per_module,

@@ -67,6 +67,8 @@ class MeasurementStore:
     estimator_received_s: float = math.nan
     # the evaluator's latest now_s: the arrival time of a message whose own stamp is unusable
     clock_s: float = 0.0
+    # samples further apart than this (s) break the continuity that stuck detection relies on
+    continuity_gap_s: float = 1.0
 
     def __post_init__(self) -> None:
         m, c, s = self.modules, self.cells, self.sensors
@@ -112,8 +114,11 @@ class MeasurementStore:
                                    f"got {sequence!r}")
         if not self._sequence_ok(m, stamp_s, int(sequence), arrival_s):
             return False
-        self.voltage_changed_s[m, volts != self.voltages_v[m]] = stamp_s
-        self.temperature_changed_s[m, temps != self.temperatures_degc[m]] = stamp_s
+        # Stuck means unchanged over *consecutive* samples. After a gap in the samples (lost or
+        # late messages) two readings that happen to agree prove nothing: start counting afresh.
+        gap = not stamp_s - self.stamp_s[m] <= self.continuity_gap_s
+        self.voltage_changed_s[m, (volts != self.voltages_v[m]) | gap] = stamp_s
+        self.temperature_changed_s[m, (temps != self.temperatures_degc[m]) | gap] = stamp_s
         self.voltages_v[m] = volts
         self.temperatures_degc[m] = temps
         self.stamp_s[m] = stamp_s

@@ -80,7 +80,7 @@ class SupervisorNode(BmsLifecycleNode):
         self.diag_pub = self.create_lifecycle_publisher(DiagnosticArray, topics.DIAGNOSTICS.name, topics.DEFAULT)
         sub = self.create_subscription
         self._entities = [
-            sub(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells, topics.RELIABLE),
+            sub(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells, topics.CELL_MEASUREMENTS.qos),
             sub(PackMeasurement, topics.PACK_MEASUREMENT.name, self.on_pack, topics.RELIABLE),
             sub(ContactorState, topics.CONTACTOR_STATE.name, self.on_contactors, topics.LATCHED),
             sub(CellStates, topics.CELL_STATES.name, self.on_estimator, topics.RELIABLE),

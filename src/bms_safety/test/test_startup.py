@@ -43,3 +43,16 @@ def test_data_fresh_on_the_wall_clock_is_not_stale():
         result = evaluator.evaluate(now_s)
     stale = [(f.code, f.module_id) for f in result.faults if f.code.startswith("STALE")]
     assert stale == [("STALE_MODULE", 3)]
+
+
+def test_readings_that_agree_across_a_gap_are_not_stuck():
+    # A module silent for 10.5 s (late delivery in a sped-up simulation) whose first sample after
+    # the gap repeats an old value by chance (0.1 mV quantisation) is not a frozen sensor.
+    pack = load_pack_config("demo")
+    evaluator = SafetyEvaluator.from_pack(pack, start_s=0.0)
+    volts = np.full(12, 3.9)
+    evaluator.update_module(0, 1.0, volts, np.full(4, 25.0), 0, received_s=1.0)
+    evaluator.update_module(0, 11.5, volts, np.full(4, 25.0), 1, received_s=11.5)
+    for now_s in (11.5, 11.6):
+        result = evaluator.evaluate(now_s)
+    assert not [f for f in result.faults if f.code == "PLAUS_VOLTAGE_STUCK"]

@@ -54,9 +54,9 @@ class ModuleNode(BmsLifecycleNode):
             self.get_logger().error(f"sample_period_s must be > 0, got {self.sample_period_s}")
             return TransitionCallbackReturn.FAILURE
         self._publisher = self.create_lifecycle_publisher(
-            CellMeasurements, topics.CELL_MEASUREMENTS.name, topics.RELIABLE)
+            CellMeasurements, topics.CELL_MEASUREMENTS.name, topics.CELL_MEASUREMENTS.qos)
         self._subscription = self.create_subscription(
-            BalancingCommand, topics.BALANCING_COMMAND.name, self.on_balancing, topics.RELIABLE)
+            BalancingCommand, topics.BALANCING_COMMAND.name, self.on_balancing, topics.BALANCING_COMMAND.qos)
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
