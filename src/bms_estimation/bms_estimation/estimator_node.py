@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from bms_common import topics
+from bms_common.atomic_file import replace_atomically
 from bms_common.component_info import Identity
 from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
 from bms_common.pack_config import ConfigError, load_pack_config
@@ -50,20 +50,6 @@ def sop_limits_from_table(table: LimitTable) -> SopLimits:
         charge_temperature_degc=(msl["temperature_charge_low"], msl["temperature_charge_high"]),
         discharge_temperature_degc=(msl["temperature_discharge_low"], msl["temperature_discharge_high"]),
     )
-
-
-def save_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            np.savez(out, **arrays)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class EstimatorNode(BmsLifecycleNode):
@@ -123,7 +109,7 @@ class EstimatorNode(BmsLifecycleNode):
         if self.state_path is None:
             return
         try:
-            save_atomically(self.state_path, self.estimator.state_dict())
+            replace_atomically(self.state_path, lambda out: np.savez(out, **self.estimator.state_dict()))
         except OSError as exc:
             self.get_logger().error(f"cannot save estimator state to {self.state_path}: {exc}",
                                     throttle_duration_sec=30.0)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bms_common.atomic_file import replace_atomically
 
 from .codes import Level
 from .results import ActiveFault
@@ -78,28 +78,13 @@ def state_file(state_dir: Path) -> Path:
 
 def save_state(path: Path, state: SafetyState) -> None:
     """Atomically replace ``path`` with ``state``; raises OSError when the disk refuses."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "format_version": FORMAT_VERSION,
         "latched": [asdict(r) for r in state.latched],
         "log": [asdict(e) for e in state.log.values()],
     }
     text = json.dumps(_nan_to_none(document), indent=1, allow_nan=False)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # makes the rename itself durable
-    finally:
-        os.close(dir_fd)
+    replace_atomically(path, lambda handle: handle.write(text.encode()))
 
 
 def load_state(path: Path) -> tuple[SafetyState, str | None]:
