@@ -59,6 +59,11 @@ def request(ros, state: int) -> RequestState.Response:
     return ros.call(RequestState, "/bms/request_state", RequestState.Request(state=state))
 
 
+def request_drive(ros) -> None:
+    # Right after a supervisor (re)start, closing waits until it has heard every input once.
+    wait_for(lambda: request(ros, PackState.STATE_DRIVE).accepted, 30, "DRIVE accepted")
+
+
 def in_state(ros, state: int, timeout_s: float = 30.0) -> PackState:
     return wait_for(lambda: (m := newest(ros, topics.PACK_STATE.name)) and m.operating_state == state and m,
                     timeout_s, f"operating state {state}")
@@ -75,8 +80,7 @@ def back_to_standby(ros) -> None:
 
 def test_precharge_then_drive_then_standby(system):
     start = len(system.snapshot(topics.CONTACTOR_STATE.name))
-    response = request(system, PackState.STATE_DRIVE)
-    assert response.accepted, response.reason
+    request_drive(system)
     in_state(system, PackState.STATE_DRIVE)
     wait_for(lambda: abs(newest(system, "/sim/pack_truth").current_a) > 1.0, 30, "the load to draw current")
     states = system.snapshot(topics.CONTACTOR_STATE.name)[start:]
@@ -95,7 +99,7 @@ def test_precharge_timeout_goes_to_error_without_closing_main_plus(system):
     assert ok.success
     start = len(system.snapshot(topics.CONTACTOR_STATE.name))
     try:
-        assert request(system, PackState.STATE_DRIVE).accepted
+        request_drive(system)
         error = in_state(system, PackState.STATE_ERROR, 60)
         assert "precharge" in error.state_reason.lower()
         assert not any(s.main_plus_closed for s in system.snapshot(topics.CONTACTOR_STATE.name)[start:])
@@ -105,7 +109,7 @@ def test_precharge_timeout_goes_to_error_without_closing_main_plus(system):
 
 
 def test_fault_opens_contactors_and_error_needs_reset(system):
-    assert request(system, PackState.STATE_DRIVE).accepted
+    request_drive(system)
     in_state(system, PackState.STATE_DRIVE)
     system.call(InjectFault, "/bms/plant/inject_fault", InjectFault.Request(fault="hvil_open"))
     try:
@@ -124,7 +128,7 @@ def test_fault_opens_contactors_and_error_needs_reset(system):
 
 
 def test_supervisor_silence_opens_contactors(system):
-    assert request(system, PackState.STATE_DRIVE).accepted
+    request_drive(system)
     in_state(system, PackState.STATE_DRIVE)
     # Freeze the master too (a hung master keeps commanding "closed"): the contactor node must
     # open on its own when the supervisor's heartbeat stops.
@@ -147,7 +151,7 @@ def test_supervisor_silence_opens_contactors(system):
 def test_current_limits_follow_state_and_derating(system):
     standby = wait_for(lambda: newest(system, topics.CURRENT_LIMITS.name), 10, "current limits")
     assert standby.max_charge_current_a == 0.0 and standby.max_discharge_current_a == 0.0
-    assert request(system, PackState.STATE_DRIVE).accepted
+    request_drive(system)
     in_state(system, PackState.STATE_DRIVE)
     limits = wait_for(lambda: (m := newest(system, topics.CURRENT_LIMITS.name)).max_discharge_current_a > 0 and m,
                       30, "discharge allowed in DRIVE")

@@ -50,8 +50,9 @@ def go_to(ros: RosHarness, state: int) -> None:
     if newest_state() != PackState.STATE_STANDBY:
         assert ros.call(RequestState, "/bms/request_state", request(state=PackState.STATE_STANDBY)).accepted
         wait_for(lambda: newest_state() == PackState.STATE_STANDBY, 30, "STANDBY")
-    answer = ros.call(RequestState, "/bms/request_state", request(state=state))
-    assert answer.accepted, answer.reason
+    # The master refuses while the contactors are still opening (delayed under current): ask again.
+    wait_for(lambda: ros.call(RequestState, "/bms/request_state", request(state=state)).accepted, 60,
+             f"request for state {state} accepted")
     wait_for(lambda: newest_state() == state, 60, f"operating state {state}")
 
 

@@ -42,6 +42,10 @@ class BmsLifecycleNode(LifecycleNode):
         self.announcer = ComponentAnnouncer(self, identity)
         self.autostart = bool(declare(self, "autostart", False))
 
+    def before_exit(self) -> None:
+        """Called once when the process ends (signal or stop) before the node is destroyed, in
+        whatever lifecycle state it is: the place to persist state."""
+
     def start_if_autostart(self) -> None:
         if self.autostart:
             self.trigger_configure()
@@ -86,6 +90,8 @@ def spin(nodes: Sequence[Node], executor: Executor | None = None,
                         f"callback failed ({failures} so far), node keeps running:\n{traceback.format_exc()}")
     finally:
         for node in nodes:
+            if isinstance(node, BmsLifecycleNode):
+                node.before_exit()
             executor.remove_node(node)
             node.destroy_node()
         executor.shutdown()

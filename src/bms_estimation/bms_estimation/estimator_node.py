@@ -125,10 +125,9 @@ class EstimatorNode(BmsLifecycleNode):
         self.save()
         return super().on_deactivate(state)
 
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def before_exit(self) -> None:
         if hasattr(self, "estimator"):
             self.save()
-        return TransitionCallbackReturn.SUCCESS
 
     # -- inputs -------------------------------------------------------------------------------
     def on_cells(self, msg: CellMeasurements) -> None:

@@ -115,10 +115,9 @@ class SupervisorNode(BmsLifecycleNode):
         self._entities = []
         return TransitionCallbackReturn.SUCCESS
 
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def before_exit(self) -> None:
         if self.supervisor is not None:
             self.supervisor.save(self.now_s())
-        return TransitionCallbackReturn.SUCCESS
 
     # -- inputs: store only -------------------------------------------------------------------
     def on_cells(self, msg: CellMeasurements) -> None:

@@ -18,6 +18,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from bms_common import topics
 from bms_tools.rosgraph import INFRASTRUCTURE_TOPICS, close_node, message_class, open_node, resolve
 
+# Discovery is complete once the graph has not changed for this long.
+SETTLE_S = 1.0
 
 def _stop_event() -> threading.Event:
     stop = threading.Event()
@@ -77,9 +79,17 @@ def to_yaml(msg: Any, indent: int = 0) -> str:
 def _topic_list(args: argparse.Namespace) -> int:
     context, node = open_node("bms_topic_list")
     try:
-        time.sleep(args.wait)  # discovery is asynchronous: give the graph time to arrive
-        entries = [(n, t) for n, t in node.get_topic_names_and_types()
-                   if args.all or n not in INFRASTRUCTURE_TOPICS]
+        # Discovery is asynchronous: list once the graph has stopped changing for SETTLE_S (and
+        # is not empty), or at the latest after --wait.
+        deadline, entries, stable_since = time.monotonic() + args.wait, [], time.monotonic()
+        while time.monotonic() < deadline:
+            current = [(n, t) for n, t in node.get_topic_names_and_types()
+                       if args.all or n not in INFRASTRUCTURE_TOPICS]
+            if current != entries:
+                entries, stable_since = current, time.monotonic()
+            elif entries and time.monotonic() - stable_since >= SETTLE_S:
+                break
+            time.sleep(0.05)  # polling interval of the graph, not synchronisation
         width = max((len(n) for n, _ in entries), default=0)
         for name, types in sorted(entries):
             print(f"{name:<{width}}  [{', '.join(types)}]" if args.show_types else name)
@@ -162,12 +172,16 @@ def _node_list(args: argparse.Namespace) -> int:
     own = node.get_fully_qualified_name()
     deadline = time.monotonic() + args.wait
     names: list[str] = []
-    # Latched ComponentInfo arrives shortly after discovery: wait until every node has one.
+    stable_since = time.monotonic()
+    # Latched ComponentInfo arrives shortly after discovery: wait until the node set has stopped
+    # changing for SETTLE_S and every node has one (other tools without one end it at --wait).
     while time.monotonic() < deadline:
         executor.spin_once(timeout_sec=0.05)
-        names = sorted(f"{ns.rstrip('/')}/{n}" for n, ns in node.get_node_names_and_namespaces())
-        names = [n for n in names if n != own]
-        if names and all(n in infos for n in names) and time.monotonic() > deadline - args.wait + 0.5:
+        current = sorted(f"{ns.rstrip('/')}/{n}" for n, ns in node.get_node_names_and_namespaces())
+        current = [n for n in current if n != own]
+        if current != names:
+            names, stable_since = current, time.monotonic()
+        elif names and all(n in infos for n in names) and time.monotonic() - stable_since >= SETTLE_S:
             break
     for name in names:
         info = infos.get(name)
@@ -188,7 +202,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing = topic_sub.add_parser("list", help="topics in the graph")
     listing.add_argument("-t", "--show-types", action="store_true")
     listing.add_argument("-a", "--all", action="store_true", help="include /rosout and friends")
-    listing.add_argument("--wait", type=float, default=2.0, metavar="S",
+    listing.add_argument("--wait", type=float, default=10.0, metavar="S",
                          help="time given to discovery before listing")
     listing.set_defaults(handler=_topic_list)
     for name, handler, help_text in (("echo", _topic_echo, "print messages of a topic"),
@@ -208,6 +222,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     node = sub.add_parser("node", help="inspect live nodes")
     node_sub = node.add_subparsers(dest="node_command", metavar="NODE_COMMAND", required=True)
     node_list = node_sub.add_parser("list", help="nodes with their ComponentInfo")
-    node_list.add_argument("--wait", type=float, default=2.0, metavar="S",
+    node_list.add_argument("--wait", type=float, default=10.0, metavar="S",
                            help="longest wait for ComponentInfo of every node")
     node_list.set_defaults(handler=_node_list)
