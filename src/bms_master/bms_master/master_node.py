@@ -198,7 +198,7 @@ class MasterNode(BmsLifecycleNode):
         if self.safety_input is not None and \
                 time.monotonic() - self.safety_wall_s <= self.config.state_machine.safety_timeout_s:
             self.machine.set_safety(self.safety_input, now_s)
-        output = self.machine.step(now_s)
+        output = self.machine.step(now_s, wall_s=time.monotonic())
         if output.state != self.last_state:
             text = f"{self.last_state.name} -> {output.state.name}: {output.reason}"
             if output.state == OperatingState.ERROR:

@@ -102,6 +102,9 @@ class OperatingStateMachine:
         self._main_plus_command_s = math.nan
         self._opening_since_s: float | None = None
         self._mains_lost_since_s: float | None = None
+        self._mains_lost_since_wall_s = math.nan
+        self._main_plus_command_wall_s = math.nan
+        self._wall_s = 0.0
 
     # Inputs -------------------------------------------------------------------------------
 
@@ -200,8 +203,14 @@ class OperatingStateMachine:
 
     # Cyclic evaluation --------------------------------------------------------------------
 
-    def step(self, now_s: float) -> StateMachineOutput:
-        """Evaluate timeouts and inputs at now_s; returns the state and contactor command."""
+    def step(self, now_s: float, wall_s: float | None = None) -> StateMachineOutput:
+        """Evaluate timeouts and inputs at now_s; returns the state and contactor command.
+
+        ``wall_s`` (a monotonic wall clock), when given, must also show a contactor-feedback
+        timeout elapsed: feedback travels through other processes, and a simulation running
+        faster than real time magnifies that delivery time on the node clock.
+        """
+        self._wall_s = now_s if wall_s is None else wall_s
         if self.state is not OperatingState.ERROR:
             fault = self._fault_reason(now_s)
             if fault is not None:
@@ -250,6 +259,7 @@ class OperatingStateMachine:
             if sampled_since_start and self._dc_link_voltage_v >= cfg.precharge_voltage_ratio * self._pack_voltage_v:
                 self.command = PRECHARGE_OVERLAP
                 self._main_plus_command_s = now_s
+                self._main_plus_command_wall_s = self._wall_s
             elif now_s - self._precharge_start_s > cfg.precharge_timeout_s:
                 self._enter(OperatingState.ERROR,
                             f"precharge timeout: DC link {self._dc_link_voltage_v:.1f} V below "
@@ -260,16 +270,18 @@ class OperatingStateMachine:
         if self._feedback.main_plus and since_s >= cfg.precharge_overlap_s:
             self._mains_lost_since_s = None
             self._enter(self._target, "precharge complete", MAINS_CLOSED)
-        elif not self._feedback.main_plus and since_s > cfg.contactor_confirm_timeout_s:
+        elif not self._feedback.main_plus and since_s > cfg.contactor_confirm_timeout_s and \
+                self._wall_s - self._main_plus_command_wall_s > cfg.contactor_confirm_timeout_s:
             self._enter(OperatingState.ERROR, "main+ feedback did not confirm closing", ALL_OPEN)
 
     def _step_closed(self, now_s: float) -> None:
         if self._feedback.main_plus and self._feedback.main_minus:
             self._mains_lost_since_s = None
             return
+        timeout_s = self.config.contactor_confirm_timeout_s
         if self._mains_lost_since_s is None:
-            self._mains_lost_since_s = now_s
-        elif now_s - self._mains_lost_since_s > self.config.contactor_confirm_timeout_s:
+            self._mains_lost_since_s, self._mains_lost_since_wall_s = now_s, self._wall_s
+        elif now_s - self._mains_lost_since_s > timeout_s and self._wall_s - self._mains_lost_since_wall_s > timeout_s:
             self._enter(OperatingState.ERROR, "main contactors opened without command", ALL_OPEN)
 
     # Helpers ------------------------------------------------------------------------------
