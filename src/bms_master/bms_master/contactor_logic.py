@@ -5,7 +5,10 @@ fresh and allows it, independently of the master: it closes a contactor only whi
 has contactors_allowed, holds a closed one at ALARM, and opens every contactor at once on FAULT or
 when the status is older than the freshness timeout. A contactor the safety path kept or forced
 open closes again only after its command has gone open once, so a still-standing "closed" command
-never recloses the mains without a new precharge. No ROS imports.
+never recloses the mains without a new precharge. That rule holds main+ only: main- and the
+precharge relay close as soon as closing is allowed, since closing them starts a precharge, which
+is always safe, and a refusal that lasted only a moment (a respawned supervisor waiting for its
+first measurements) must not strand a precharge the master has already begun. No ROS imports.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ class ContactorLogicOutput:
     feedback_mismatch: bool
     # Per contactor (main_plus, main_minus, precharge): feedback disagreed longer than the debounce.
     mismatched: ContactorSet
+
+
+# Which contactors the "new command before reclosing" rule holds: main+ only (see module doc).
+HELD_UNTIL_NEW_COMMAND = np.array([True, False, False])
 
 
 def _array(contactors: ContactorSet) -> np.ndarray:
@@ -83,15 +90,16 @@ class ContactorLogic:
         self._blocked &= self._command
         if not fresh or self._level is SafetyLevel.FAULT:
             reason = OpenReason.SAFETY_SILENT if not fresh else OpenReason.SAFETY_FAULT
-            self._blocked |= self._command
+            self._blocked |= self._command & HELD_UNTIL_NEW_COMMAND
             self._coils[:] = False
         else:
             may_close = self._allowed & ~self._blocked
             closing_refused = self._command & ~self._coils & ~may_close
-            self._blocked |= closing_refused
+            self._blocked |= closing_refused & HELD_UNTIL_NEW_COMMAND
             # A closed contactor stays closed at ALARM; only FAULT or silence open it against the command.
             self._coils = self._command & (self._coils | may_close)
-            reason = OpenReason.NOT_ALLOWED if self._blocked.any() else OpenReason.NONE
+            held = self._blocked.any() or closing_refused.any()
+            reason = OpenReason.NOT_ALLOWED if held else OpenReason.NONE
         mismatched = self._supervise(now_s, feedback, now_s if wall_s is None else wall_s)
         return ContactorLogicOutput(
             coils=_set(self._coils),

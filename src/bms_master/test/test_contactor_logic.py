@@ -74,7 +74,9 @@ def test_no_reclose_after_safety_opening_until_command_drops():
     logic.step(1.0, None)  # silent: opened
     logic.set_safety(SafetyLevel.OK, True, 1.0)
     out = logic.step(1.0, None)
-    assert out.coils == ALL_OPEN and out.opened_by_safety  # command still says closed
+    # The command still says closed: main+ stays open (no reclosing without a precharge); main-
+    # alone may close again.
+    assert not out.coils.main_plus and out.opened_by_safety
     logic.set_command(ALL_OPEN)
     out = logic.step(1.1, None)
     assert out.coils == ALL_OPEN and out.open_reason is OpenReason.NONE
@@ -82,17 +84,26 @@ def test_no_reclose_after_safety_opening_until_command_drops():
     assert logic.step(1.2, None).coils == PRECHARGING
 
 
-def test_refused_close_needs_a_new_command_after_allowed_again():
+def test_refused_precharge_starts_once_allowed():
     logic = ContactorLogic(CFG)
     logic.set_safety(SafetyLevel.ALARM, False, 0.0)
     logic.set_command(PRECHARGING)
+    assert logic.step(0.0, None).coils == ALL_OPEN
+    logic.set_safety(SafetyLevel.OK, True, 0.1)
+    assert logic.step(0.1, None).coils == PRECHARGING
+
+
+def test_refused_main_plus_needs_a_new_command_after_allowed_again():
+    logic = ContactorLogic(CFG)
+    logic.set_safety(SafetyLevel.ALARM, False, 0.0)
+    logic.set_command(MAINS_CLOSED)
     logic.step(0.0, None)
     logic.set_safety(SafetyLevel.OK, True, 0.1)
-    assert logic.step(0.1, None).coils == ALL_OPEN
+    assert not logic.step(0.1, None).coils.main_plus
     logic.set_command(ALL_OPEN)
     logic.step(0.2, None)
-    logic.set_command(PRECHARGING)
-    assert logic.step(0.3, None).coils == PRECHARGING
+    logic.set_command(MAINS_CLOSED)
+    assert logic.step(0.3, None).coils == MAINS_CLOSED
 
 
 def test_welded_contactor_detected_after_debounce():
