@@ -57,6 +57,17 @@ class Stamped:
         return None
 
 
+def close_contactors(command_pub, states: Stamped) -> None:
+    """Re-arm (the command goes open once, the contactor node's rule) and close the mains."""
+    command_pub.publish(ContactorCommand())
+    start = time.perf_counter()
+    wait_for(lambda: states.first_after(start, lambda m: not m.main_plus_commanded), 10, "re-armed")
+    command_pub.publish(CLOSED)
+    start = time.perf_counter()
+    wait_for(lambda: states.first_after(start, lambda m: m.main_plus_closed and m.main_minus_closed),
+             10, "contactors closed")
+
+
 def percentiles(values_s: list[float]) -> str:
     ms = np.asarray(values_s) * 1e3
     return f"p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms, max {ms.max():.2f} ms (n={len(ms)})"
@@ -81,13 +92,7 @@ def bench_contactor(ros: RosHarness, tmp: Path, repetitions: int) -> None:
                  "the contactor node to follow commands")
         for _ in range(repetitions):
             level[0] = SafetyStatus.LEVEL_OK
-            command_pub.publish(ContactorCommand())  # re-arm: the command goes open once
-            start = time.perf_counter()
-            wait_for(lambda s=start: states.first_after(s, lambda m: not m.main_plus_commanded), 10, "open")
-            command_pub.publish(CLOSED)
-            start = time.perf_counter()
-            wait_for(lambda s=start: states.first_after(s, lambda m: m.main_plus_closed and m.main_minus_closed),
-                     10, "contactors closed")
+            close_contactors(command_pub, states)
             t0 = time.perf_counter()
             level[0] = SafetyStatus.LEVEL_FAULT
             status_pub.publish(SafetyStatus(level=SafetyStatus.LEVEL_FAULT, contactors_allowed=False))
@@ -142,13 +147,7 @@ def bench_chain(ros: RosHarness, tmp: Path, repetitions: int) -> None:
         for _ in range(repetitions):
             wait_for(lambda: (s := statuses.items) and s[-1][1].level <= SafetyStatus.LEVEL_WARNING
                      and s[-1][1].contactors_allowed, 30, "supervisor OK")
-            command_pub.publish(ContactorCommand())
-            start = time.perf_counter()
-            wait_for(lambda s=start: states.first_after(s, lambda m: not m.main_plus_commanded), 10, "re-armed")
-            command_pub.publish(CLOSED)
-            start = time.perf_counter()
-            wait_for(lambda s=start: states.first_after(s, lambda m: m.main_plus_closed and m.main_minus_closed),
-                     10, "contactors closed")
+            close_contactors(command_pub, states)
             overvoltage[0] = True
             t0 = time.perf_counter()
             publish_measurements()

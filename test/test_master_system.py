@@ -40,9 +40,9 @@ def system(tmp_path_factory):
         ros.collect(ContactorState, topics.CONTACTOR_STATE.name, topics.LATCHED)
         ros.collect(SafetyStatus, topics.SAFETY_STATUS.name, topics.LATCHED)
         ros.collect(CurrentLimits, topics.CURRENT_LIMITS.name, topics.RELIABLE)
-        ros.collect(PackMeasurement, "/sim/pack_truth", topics.RELIABLE)
+        ros.collect(PackMeasurement, topics.SIM_PACK_TRUTH, topics.RELIABLE)
         wait_for(lambda: ros.snapshot(topics.PACK_STATE.name) and ros.snapshot(topics.SAFETY_STATUS.name)
-                 and ros.snapshot("/sim/pack_truth"), 60, "simulation, master and supervisor running")
+                 and ros.snapshot(topics.SIM_PACK_TRUTH), 60, "simulation, master and supervisor running")
         yield ros
     finally:
         ros.close()
@@ -82,7 +82,7 @@ def test_precharge_then_drive_then_standby(system):
     start = len(system.snapshot(topics.CONTACTOR_STATE.name))
     request_drive(system)
     in_state(system, PackState.STATE_DRIVE)
-    wait_for(lambda: abs(newest(system, "/sim/pack_truth").current_a) > 1.0, 30, "the load to draw current")
+    wait_for(lambda: abs(newest(system, topics.SIM_PACK_TRUTH).current_a) > 1.0, 30, "the load to draw current")
     states = system.snapshot(topics.CONTACTOR_STATE.name)[start:]
     first_plus = next(i for i, s in enumerate(states) if s.main_plus_closed)
     first_minus = next(i for i, s in enumerate(states) if s.main_minus_closed)
@@ -91,7 +91,7 @@ def test_precharge_then_drive_then_standby(system):
     wait_for(lambda: not newest(system, topics.CONTACTOR_STATE.name).precharge_closed, 10,
              "the precharge relay to open once main+ is closed")
     back_to_standby(system)
-    wait_for(lambda: newest(system, "/sim/pack_truth").current_a == 0.0, 30, "zero current with contactors open")
+    wait_for(lambda: newest(system, topics.SIM_PACK_TRUTH).current_a == 0.0, 30, "zero current with contactors open")
 
 
 def test_precharge_timeout_goes_to_error_without_closing_main_plus(system):
@@ -157,7 +157,7 @@ def test_current_limits_follow_state_and_derating(system):
                       30, "discharge allowed in DRIVE")
     # No estimator runs here: the supervisor warns (ESTIMATOR_LOSS) and the master falls back.
     assert limits.discharge_reason in (CurrentLimits.REASON_NO_ESTIMATOR, CurrentLimits.REASON_SAFETY_DERATING)
-    truth = system.snapshot("/sim/pack_truth")[-50:]
+    truth = system.snapshot(topics.SIM_PACK_TRUTH)[-50:]
     assert all(-t.current_a <= limits.max_discharge_current_a + 1e-3 for t in truth[-10:])
     back_to_standby(system)
 

@@ -31,9 +31,9 @@ def sim(tmp_path_factory):
     try:
         ros.collect(CellMeasurements, topics.CELL_MEASUREMENTS.name, topics.RELIABLE)
         ros.collect(PackMeasurement, topics.PACK_MEASUREMENT.name, topics.RELIABLE)
-        ros.collect(PackMeasurement, "/sim/pack_truth", topics.RELIABLE)
-        ros.collect(ContactorState, "/sim/contactor_feedback", topics.LATCHED)
-        ros.coils = ros.node.create_publisher(ContactorCommand, "/sim/contactor_coils", topics.RELIABLE)
+        ros.collect(PackMeasurement, topics.SIM_PACK_TRUTH, topics.RELIABLE)
+        ros.collect(ContactorState, topics.SIM_CONTACTOR_FEEDBACK, topics.LATCHED)
+        ros.coils = ros.node.create_publisher(ContactorCommand, topics.SIM_CONTACTOR_COILS, topics.RELIABLE)
         wait_for(lambda: len(ros.snapshot(topics.CELL_MEASUREMENTS.name)) >= 4 * MODULES, 60,
                  "samples from every module")
         yield ros
@@ -86,7 +86,7 @@ def test_every_module_publishes_per_contract(sim):
 
 
 def test_open_contactors_carry_no_current(sim):
-    truth = wait_for(lambda: newest(sim, "/sim/pack_truth"), 10, "plant truth")
+    truth = wait_for(lambda: newest(sim, topics.SIM_PACK_TRUTH), 10, "plant truth")
     assert truth.current_a == 0.0
     measured = newest(sim, topics.PACK_MEASUREMENT.name)
     assert abs(measured.current_a) < 1.0  # offset and noise of the current sensor only
@@ -159,7 +159,7 @@ FAULT_EFFECTS = [
      lambda r: newest(r, topics.PACK_MEASUREMENT.name).insulation_resistance_ohm < 1e5),
     ("hvil_open", "plant", -1, -1, math.nan, lambda r: not newest(r, topics.PACK_MEASUREMENT.name).hvil_closed),
     ("welded_main_plus", "plant", -1, -1, math.nan,
-     lambda r: (s := newest(r, "/sim/contactor_feedback")) is not None and s.main_plus_closed
+     lambda r: (s := newest(r, topics.SIM_CONTACTOR_FEEDBACK)) is not None and s.main_plus_closed
      and not s.main_plus_commanded),
     ("current_sensor_offset", "current_sensor", -1, -1, 25.0,
      lambda r: newest(r, topics.PACK_MEASUREMENT.name).current_a > 20.0),

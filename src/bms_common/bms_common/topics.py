@@ -74,6 +74,11 @@ CONTRACT_TOPICS: tuple[Topic, ...] = (
     CONTACTOR_STATE, COMPONENTS,
 )
 
+# Between simulated parts only (docs/simulation.md); not part of the BMS contract.
+SIM_CONTACTOR_COILS = "/sim/contactor_coils"  # ContactorCommand: coil outputs of the contactor driver
+SIM_CONTACTOR_FEEDBACK = "/sim/contactor_feedback"  # ContactorState: auxiliary contacts
+SIM_PACK_TRUTH = "/sim/pack_truth"  # PackMeasurement: true current and voltages
+
 # Services
 REQUEST_STATE = "request_state"  # master, bms_interfaces/srv/RequestState
 RESET_FAULTS = "reset_faults"  # supervisor, bms_interfaces/srv/ResetFaults

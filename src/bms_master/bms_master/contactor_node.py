@@ -26,17 +26,14 @@ from bms_master.contactor_logic import ContactorLogic, ContactorLogicConfig, Con
 from bms_master.enums import SafetyLevel
 from bms_master.state_machine import ContactorSet
 
-SIM_CONTACTOR_COILS = "/sim/contactor_coils"
-SIM_CONTACTOR_FEEDBACK = "/sim/contactor_feedback"
-
 
 class SimulatedContactors(ContactorBackend):
     """Drives the simulated plant's contactors through /sim topics (docs/simulation.md)."""
 
     def __init__(self, node: BmsLifecycleNode) -> None:
-        self._coils = node.create_publisher(ContactorCommand, SIM_CONTACTOR_COILS, topics.RELIABLE)
+        self._coils = node.create_publisher(ContactorCommand, topics.SIM_CONTACTOR_COILS, topics.RELIABLE)
         self._feedback: ContactorSet | None = None
-        node.create_subscription(ContactorState, SIM_CONTACTOR_FEEDBACK, self._on_feedback, topics.LATCHED)
+        node.create_subscription(ContactorState, topics.SIM_CONTACTOR_FEEDBACK, self._on_feedback, topics.LATCHED)
 
     def _on_feedback(self, msg: ContactorState) -> None:
         self._feedback = ContactorSet(msg.main_plus_closed, msg.main_minus_closed, msg.precharge_closed)

@@ -47,10 +47,6 @@ from bms_slave.plant import PROFILE_NAMES, PackPlant
 from bms_slave.sim_afe import SimulatedAfe
 from bms_slave.sim_pack_sensor import SimulatedPackSensor
 
-SIM_CONTACTOR_COILS = "/sim/contactor_coils"  # ContactorCommand: coil outputs of the contactor driver
-SIM_CONTACTOR_FEEDBACK = "/sim/contactor_feedback"  # ContactorState: auxiliary contacts
-SIM_PACK_TRUTH = "/sim/pack_truth"  # PackMeasurement: true current and voltages
-
 
 def inject_fault_service(node: Node, injector: FaultInjector) -> None:
     """Offer ``~/inject_fault`` on a simulated node, backed by its fault injector."""
@@ -142,9 +138,9 @@ class PlantNode(Node):
         inject_fault_service(self, self.injector)
 
         self.clock_pub = self.create_publisher(Clock, "/clock", 10)
-        self.truth_pub = self.create_publisher(PackMeasurement, SIM_PACK_TRUTH, topics.RELIABLE)
-        self.feedback_pub = self.create_publisher(ContactorState, SIM_CONTACTOR_FEEDBACK, topics.LATCHED)
-        self.create_subscription(ContactorCommand, SIM_CONTACTOR_COILS, self._on_coils, topics.RELIABLE)
+        self.truth_pub = self.create_publisher(PackMeasurement, topics.SIM_PACK_TRUTH, topics.RELIABLE)
+        self.feedback_pub = self.create_publisher(ContactorState, topics.SIM_CONTACTOR_FEEDBACK, topics.LATCHED)
+        self.create_subscription(ContactorCommand, topics.SIM_CONTACTOR_COILS, self._on_coils, topics.RELIABLE)
         self.create_subscription(CurrentLimits, topics.CURRENT_LIMITS.name, self._on_limits, topics.RELIABLE)
 
         self.modules: list[ModuleNode] = []
