@@ -44,6 +44,10 @@ class CurrentHistory:
         while self._samples[0][0] < stamp_s - self.horizon_s:
             self._samples.popleft()
 
+    def newest_s(self) -> float:
+        """Stamp of the newest sample, -inf when there is none."""
+        return self._samples[-1][0] if self._samples else -np.inf
+
     def at(self, stamp_s: float | np.ndarray, max_extrapolation_s: float = 0.2) -> np.ndarray:
         if not self._samples:
             return np.full(np.shape(stamp_s), np.nan)

@@ -7,6 +7,10 @@ estimate, because the kernels give unmeasured cells a prediction step only.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Mapping
+
 import numpy as np
 
 from bms_common.pack_config import PackConfig
@@ -27,14 +31,39 @@ UNKNOWN_SOC_STD = 0.3  # before the first measurement: SOC could be anything
 FIRST_MEASUREMENT_SOC_STD = 0.1  # from one voltage that may not be at rest
 
 
+# Set from the pack (capacity, cell parameters), not by hand.
+PACK_DERIVED_TUNING = ("nominal_capacity_ah", "r0_min_ohm", "r0_max_ohm")
+
+
+def tuned(tuning: ekf.FilterTuning, overrides: Mapping[str, float | bool]) -> ekf.FilterTuning:
+    """``tuning`` with some fields replaced; an unknown field or a wrong type is a ValueError."""
+    fields = {f.name: f for f in dataclasses.fields(tuning)}
+    values = {}
+    for name, value in overrides.items():
+        if name not in fields or name in PACK_DERIVED_TUNING:
+            raise ValueError(f"unknown filter tuning {name!r}; known: {', '.join(tunable_fields())}")
+        if isinstance(getattr(tuning, name), bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"filter tuning {name} must be true or false, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"filter tuning {name} must be a finite number, got {value!r}")
+        values[name] = type(getattr(tuning, name))(value)
+    return dataclasses.replace(tuning, **values)
+
+
+def tunable_fields() -> list[str]:
+    return [f.name for f in dataclasses.fields(ekf.FilterTuning) if f.name not in PACK_DERIVED_TUNING]
+
+
 class Estimator:
     """Batched SOC/SOH/SOP estimator for a pack described by a PackConfig."""
 
     def __init__(self, pack: PackConfig, params: CellParameters | None = None,
                  tuning: FilterTuning | None = None, backend: str | None = None,
                  initial_soc: float | np.ndarray | None = None, initial_soc_std: float = UNKNOWN_SOC_STD,
-                 cells: int | None = None) -> None:
-        """``cells`` overrides the pack's cell count (benchmarks, tests with many realisations)."""
+                 cells: int | None = None, tuning_overrides: Mapping[str, float | bool] | None = None) -> None:
+        """``cells`` overrides the pack's cell count (benchmarks, tests with many realisations);
+        ``tuning_overrides`` replaces single FilterTuning fields of the default (or given) tuning."""
         self.pack = pack
         self.cells = pack.cell_count if cells is None else cells
         base = params or default_parameters(pack.chemistry)
@@ -44,6 +73,8 @@ class Estimator:
             r0_min_ohm=0.3 * self.params.r0_ohm,
             r0_max_ohm=5.0 * self.params.r0_ohm,
         )
+        if tuning_overrides:
+            self.tuning = tuned(self.tuning, tuning_overrides)
         self.backend_name, self._backend = ekf.select_backend(backend)
         self._tuning_array = self.tuning.as_array()
         self._segments = ekf.ocv_segments(self.params.ocv.ocv_v, self.tuning.flat_slope_v,

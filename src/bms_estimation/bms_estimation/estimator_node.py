@@ -11,7 +11,8 @@ and resistance are saved atomically to ``<state_dir>/estimator.npz`` every ``sav
 on deactivate/shutdown, and restored on configure (ARCHITECTURE.md, persistence).
 
 Parameters: pack (demo), state_dir ("" = $BMS_STATE_DIR or ./state, "none" = no persistence),
-backend ("" = fastest available), period_s (0.1), cell_states_period_s (1.0), save_period_s (10.0).
+backend ("" = fastest available), period_s (0.1), cell_states_period_s (1.0), save_period_s (10.0),
+current_wait_s (0.3), tuning.<field> (any ekf.FilterTuning field not derived from the pack).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from rcl_interfaces.msg import ParameterDescriptor
 
 from bms_common import topics
 from bms_common.atomic_file import replace_atomically
@@ -30,7 +32,7 @@ from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCal
 from bms_common.pack_config import ConfigError, load_pack_config
 from bms_common.stamps import to_seconds
 from bms_estimation.current_alignment import CurrentHistory
-from bms_estimation.estimator import Estimator
+from bms_estimation.estimator import Estimator, tunable_fields
 from bms_estimation.sop import SopLimits
 from bms_interfaces.msg import CellMeasurements, CellStates, ComponentInfo, PackMeasurement, PowerLimits
 from bms_safety.limits import LimitTable, load_limits
@@ -64,6 +66,14 @@ class EstimatorNode(BmsLifecycleNode):
         self.period_s = float(declare(self, "period_s", 0.1))
         self.cell_states_period_s = float(declare(self, "cell_states_period_s", 1.0))
         self.save_period_s = float(declare(self, "save_period_s", 10.0))
+        self.current_wait_s = float(declare(self, "current_wait_s", 0.3))
+        # Filter tuning (ekf.FilterTuning): parameters tuning.<field>, set ones override the default.
+        self.tuning_overrides = {}
+        for name in tunable_fields():
+            value = self.declare_parameter(f"tuning.{name}", None,
+                                           ParameterDescriptor(dynamic_typing=True)).value
+            if value is not None:
+                self.tuning_overrides[name] = value
         self.active = False
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -74,7 +84,11 @@ class EstimatorNode(BmsLifecycleNode):
             self.get_logger().error(str(exc))
             return TransitionCallbackReturn.FAILURE
         pack = self.pack
-        self.estimator = Estimator(pack, backend=self.backend)
+        try:
+            self.estimator = Estimator(pack, backend=self.backend, tuning_overrides=self.tuning_overrides)
+        except ValueError as exc:
+            self.get_logger().error(f"{self.get_fully_qualified_name()}: {exc}")
+            return TransitionCallbackReturn.FAILURE
         self.restore()
         cells, modules = pack.cells_per_module, pack.modules
         self.voltage_v = np.full((modules, cells), np.nan)
@@ -167,13 +181,19 @@ class EstimatorNode(BmsLifecycleNode):
             return
         self.last_step_s = now_s
         cells = self.pack.cells_per_module
-        # Current at each module's sampling instant; modules without a new sample predict with
-        # the newest current and are not corrected.
-        at_s = np.where(self.fresh, self.module_stamp_s, now_s)
+        # A module's sample is used once a current sample at or after its stamp has arrived, so
+        # that the current at its instant is interpolated, never guessed from before a step:
+        # cell and pack measurements come on separate topics in no fixed order. A sample whose
+        # current does not come within the wait is used with the held current (or none).
+        waited_s = now_s - self.module_stamp_s
+        use = self.fresh & ((self.module_stamp_s <= self.current.newest_s())
+                            | (waited_s > self.current_wait_s))
+        # Modules without a sample to use predict with the newest current and are not corrected.
+        at_s = np.where(use, self.module_stamp_s, now_s)
         current_a = np.repeat(self.current.at(at_s, max_extrapolation_s=2 * self.period_s), cells)
-        voltage_v = np.where(self.fresh[:, None], self.voltage_v, np.nan).ravel()
+        voltage_v = np.where(use[:, None], self.voltage_v, np.nan).ravel()
         self.estimator.step(voltage_v, current_a, dt_s, self.temperature_degc.ravel())
-        self.fresh[:] = False
+        self.fresh &= ~use
         stamp = self.get_clock().now().to_msg()
         self.publish_power_limits(stamp)
         if now_s - self.last_states_s >= self.cell_states_period_s:

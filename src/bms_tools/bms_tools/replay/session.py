@@ -22,7 +22,7 @@ from typing import Any
 import rclpy
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
-from rcl_interfaces.srv import GetParameters
+from rcl_interfaces.srv import GetParameters, ListParameters
 from rclpy.context import Context
 from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
@@ -56,6 +56,7 @@ class ReplaySession:
     def __init__(self, pack: str, estimator_params: dict[str, str], supervisor_params: dict[str, str],
                  log_dir: Path, domain_id: int) -> None:
         self.log_dir = log_dir
+        self.given = {"estimator": sorted(estimator_params), "safety_supervisor": sorted(supervisor_params)}
         # The classic executor: its timers are evaluated in the wait set right after the /clock
         # message that makes them due, so no tick is skipped or stamped late.
         env = {"ROS_DOMAIN_ID": str(domain_id), "BMS_EXECUTOR": "single"}
@@ -117,9 +118,22 @@ class ReplaySession:
         value = reply.values[0]
         return float(value.double_value or value.integer_value)
 
+    def _check_declared(self, node: str, names: Sequence[str]) -> None:
+        """A node ignores a parameter it does not declare: a misspelt --estimator-param would
+        replay the unchanged node and pass. Each given one must exist."""
+        if not names:
+            return
+        reply = self._call(ListParameters, f"{NAMESPACE}/{node}/list_parameters", ListParameters.Request())
+        unknown = [name for name in names if name not in reply.result.names]
+        if unknown:
+            raise RuntimeError(f"the {node} has no parameter {', '.join(unknown)}; it has: "
+                               f"{', '.join(sorted(reply.result.names))}")
+
     def start(self) -> tuple[int, int]:
         """Configure and activate the estimator before any /clock; returns the estimator's and the
         supervisor's timer periods in ns."""
+        for node, names in self.given.items():
+            self._check_declared(node, names)
         for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
             reply = self._call(ChangeState, f"{NAMESPACE}/estimator/change_state",
                                ChangeState.Request(transition=Transition(id=transition)))
