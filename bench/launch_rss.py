@@ -104,7 +104,7 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait after 'active'")
     parser.add_argument("--status-topic", default="/bms/lifecycle_manager/status")
     args = parser.parse_args()
-    rclpy.init()
+    rclpy.init(args=[])
     watch = StatusWatch(args.status_topic)
     results = {}
     try:

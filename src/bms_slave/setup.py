@@ -16,5 +16,6 @@ setup(
     license="Apache-2.0",
     entry_points={"console_scripts": [
         "sim_host = bms_slave.sim_host:main",
+        "board = bms_slave.board_node:main",
     ]},
 )

@@ -11,7 +11,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         # Launch files find executables in lib/<package>; the `bms` console script stays in bin/.
-        (f"lib/{PACKAGE}", ["scripts/recorder"]),
+        (f"lib/{PACKAGE}", ["scripts/recorder", "scripts/player"]),
     ],
     install_requires=["setuptools"],
     zip_safe=False,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -229,6 +230,12 @@ class EstimatorNode(BmsLifecycleNode):
         msg.max_charge_power_w = np.asarray(limits.max_charge_power_w, dtype=np.float32)
         msg.max_discharge_power_w = np.asarray(limits.max_discharge_power_w, dtype=np.float32)
         self.power_pub.publish(msg)
+
+
+def build(stop: threading.Event, cli_args: list[str] | None = None) -> EstimatorNode:
+    """The node, for a composed launch (bms_tools.container): ``cli_args`` are its own
+    ``--ros-args``."""
+    return EstimatorNode(cli_args=cli_args)
 
 
 def main(args: list[str] | None = None) -> int:

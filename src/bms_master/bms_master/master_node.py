@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 
 import numpy as np
@@ -298,6 +299,12 @@ def _extreme(extreme) -> tuple[float, int, int]:
     if math.isnan(extreme.value):
         return math.nan, 0, 0
     return float(extreme.value), int(extreme.module), int(extreme.index)
+
+
+def build(stop: threading.Event, cli_args: list[str] | None = None) -> MasterNode:
+    """The node, for a composed launch (bms_tools.container): ``cli_args`` are its own
+    ``--ros-args``."""
+    return MasterNode(cli_args=cli_args)
 
 
 def main(args: list[str] | None = None) -> int:

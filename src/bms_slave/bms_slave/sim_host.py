@@ -66,14 +66,20 @@ def inject_fault_service(node: Node, injector: FaultInjector) -> None:
 class CurrentSensorNode(BmsLifecycleNode):
     """Publishes the pack sensor's samples as PackMeasurement."""
 
-    def __init__(self, backend: PackSensorBackend, hardware_id: str, namespace: str = "/bms") -> None:
+    def __init__(self, backend: PackSensorBackend, hardware_id: str, namespace: str = "/bms", *,
+                 self_timed: bool = False, **kwargs) -> None:
+        """``self_timed``: sample on the node's own timer (``sample_period_s``) instead of when
+        the simulation host calls :meth:`sample`."""
         super().__init__("current_sensor", Identity(
             kind=ComponentInfo.KIND_CURRENT_SENSOR, implementation="bms_slave.current_sensor",
-            hardware_id=hardware_id), namespace=namespace)
+            hardware_id=hardware_id), namespace=namespace, **kwargs)
         self.backend = backend
+        self.self_timed = self_timed
+        self.sample_period_s = float(declare(self, "sample_period_s", 0.1)) if self_timed else 0.0
         self.sequence = 0
         self.active = False
         self._publisher = None
+        self._timer = None
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._publisher = self.create_lifecycle_publisher(
@@ -82,10 +88,15 @@ class CurrentSensorNode(BmsLifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = True
+        if self.self_timed:
+            self._timer = self.create_timer(self.sample_period_s, self.sample)
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = False
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -111,8 +122,8 @@ class CurrentSensorNode(BmsLifecycleNode):
 class PlantNode(Node):
     """The simulated world: physics, load, HV circuit, and the simulation clock."""
 
-    def __init__(self, stop: threading.Event, namespace: str = "/bms") -> None:
-        super().__init__("plant", namespace=namespace)
+    def __init__(self, stop: threading.Event, namespace: str = "/bms", **kwargs) -> None:
+        super().__init__("plant", namespace=namespace, **kwargs)
         self.stop = stop
         self.pack = load_pack_config(str(declare(self, "pack", "demo")))
         self.speed = float(declare(self, "speed", 1.0))
@@ -241,14 +252,16 @@ class PlantNode(Node):
         self.feedback_pub.publish(msg)
 
 
-def build(stop: threading.Event) -> list[Node]:
-    plant_node = PlantNode(stop)
+def build(stop: threading.Event, cli_args: list[str] | None = None) -> list[Node]:
+    """The nodes of the process; ``cli_args`` (``--ros-args ...``) apply to each of them, as the
+    process's own arguments do when it runs alone (the container passes them this way)."""
+    plant_node = PlantNode(stop, cli_args=cli_args)
     namespace = plant_node.get_namespace()
     for module_id, afe in plant_node.afes.items():
-        node = ModuleNode(module_id, afe, self_timed=False, namespace=namespace)
+        node = ModuleNode(module_id, afe, self_timed=False, namespace=namespace, cli_args=cli_args)
         inject_fault_service(node, FaultInjector(plant_node.pack, afes={module_id: afe}))
         plant_node.modules.append(node)
-    sensor = CurrentSensorNode(plant_node.pack_sensor, "sim-current-sensor", namespace)
+    sensor = CurrentSensorNode(plant_node.pack_sensor, "sim-current-sensor", namespace, cli_args=cli_args)
     inject_fault_service(sensor, FaultInjector(plant_node.pack, pack_sensor=plant_node.pack_sensor))
     plant_node.current_sensor = sensor
     return [plant_node, *plant_node.modules, sensor]

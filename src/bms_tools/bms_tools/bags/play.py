@@ -93,7 +93,9 @@ def _wait_for_subscribers(node: Node, publishers: list[Publisher], minimum: int)
         time.sleep(0.01)
 
 
-def play(path: Path, options: PlayOptions, stop: threading.Event) -> int:
+def play(path: Path, options: PlayOptions, stop: threading.Event, node: Node | None = None) -> int:
+    """Publish the bag until its end (or ``stop``); 2 when it cannot be read. ``node``: publish
+    through this node (the player executable's, with its remaps) instead of a private one."""
     if options.rate <= 0:
         print(f"bms bag play: --rate must be > 0, got {options.rate}")
         return 2
@@ -104,7 +106,9 @@ def play(path: Path, options: PlayOptions, stop: threading.Event) -> int:
         return 2
     wanted = {resolve(t) for t in options.topics}
     connections = [c for c in reader.connections if not wanted or c.topic in wanted]
-    context, node = open_node("bms_bag_play")
+    own_node = node is None
+    if own_node:
+        context, node = open_node("bms_bag_play")
     publishers: dict[int, Publisher] = {}
     for connection in connections:
         try:
@@ -152,7 +156,8 @@ def play(path: Path, options: PlayOptions, stop: threading.Event) -> int:
     finally:
         progress.finish(f"played {stats.messages} messages from {path} at rate {options.rate:g}")
         print(stats.summary())
-        close_node(context, node)
+        if own_node:
+            close_node(context, node)
     return 0
 
 
