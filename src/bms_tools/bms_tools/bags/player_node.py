@@ -15,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
+from bms_common.lifecycle import declare
 from bms_tools.bags.play import PlayOptions, play
 from bms_tools.rosgraph import close_node, open_node
 
@@ -22,18 +23,22 @@ from bms_tools.rosgraph import close_node, open_node
 def main(argv: list[str] | None = None) -> int:
     context, node = open_node("player", args=sys.argv if argv is None else argv)
     try:
-        bag = str(node.declare_parameter("bag", "").value)
+        try:
+            bag = str(declare(node, "bag", ""))
+            selected = declare(node, "topics", [""])
+            options = PlayOptions(
+                rate=float(declare(node, "rate", 1.0)),
+                loop=bool(declare(node, "loop", False)),
+                topics=[t for t in selected if t],
+                clock=bool(declare(node, "clock", False)),
+                wait_subscribers=int(declare(node, "wait_subscribers", 0)),
+            )
+        except ValueError as error:
+            node.get_logger().error(str(error))
+            return 2
         if not bag:
             node.get_logger().error("parameter bag (the bag directory to play) is required")
             return 2
-        selected = node.declare_parameter("topics", [""]).value
-        options = PlayOptions(
-            rate=float(node.declare_parameter("rate", 1.0).value),
-            loop=bool(node.declare_parameter("loop", False).value),
-            topics=[t for t in selected if t],
-            clock=bool(node.declare_parameter("clock", False).value),
-            wait_subscribers=int(node.declare_parameter("wait_subscribers", 0).value),
-        )
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())

@@ -14,6 +14,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from bms_common.lifecycle import declare
 from bms_tools.bags.record import Recorder, RecordOptions, run_until_stopped
 from bms_tools.bags.writer import SplitLimits
 from bms_tools.rosgraph import close_node, open_node
@@ -25,22 +26,19 @@ def run_directory() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     context, node = open_node("recorder", args=sys.argv if argv is None else argv)
-    output = node.declare_parameter("output", "").value
-    storage = node.declare_parameter("storage", "mcap").value
-    max_total_size = node.declare_parameter("max_total_size", 0).value
-    max_bag_size = node.declare_parameter("max_bag_size", 0).value
-    max_bag_duration = node.declare_parameter("max_bag_duration", 0.0).value
-    selected = node.declare_parameter("topics", [""]).value
-    options = RecordOptions(
-        output=Path(output) if output else run_directory(),
-        storage=storage,
-        topics=[t for t in selected if t],
-        limits=SplitLimits(int(max_bag_size), float(max_bag_duration), int(max_total_size)),
-    )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
+        output = declare(node, "output", "")
+        selected = declare(node, "topics", [""])
+        options = RecordOptions(
+            output=Path(output) if output else run_directory(),
+            storage=declare(node, "storage", "mcap"),
+            topics=[t for t in selected if t],
+            limits=SplitLimits(declare(node, "max_bag_size", 0), declare(node, "max_bag_duration", 0.0),
+                               declare(node, "max_total_size", 0)),
+        )
         recorder = Recorder(options, node=node)
     except (FileExistsError, ValueError) as error:
         node.get_logger().error(str(error))
