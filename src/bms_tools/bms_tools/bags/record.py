@@ -1,7 +1,7 @@
 """``bms bag record`` and the ``recorder`` node: raw CDR from the live graph into a rosbag2 bag.
 
-The recorder polls the graph (``get_topic_names_and_types``) so topics that appear late are
-recorded too; each topic is subscribed raw (no deserialisation cost) once a publisher exists, with
+The recorder polls the graph (``get_topic_names_and_types``; every 50 ms for its first 10 s, then
+every 0.5 s) so topics that appear late are recorded too; each topic is subscribed raw (no deserialisation cost) once a publisher exists, with
 a QoS compatible with every offered profile, and the offered profiles are stored in metadata.
 """
 
@@ -31,6 +31,10 @@ from bms_tools.rosgraph import (
 )
 
 DISCOVERY_PERIOD_S = 0.5
+# A system starting alongside the recorder creates its publishers in the first seconds: poll
+# the graph often then, so little of a fast simulation's start is lost before subscribing.
+STARTUP_DISCOVERY_PERIOD_S = 0.05
+STARTUP_S = 10.0
 DEFAULT_EXTRA_TOPICS = frozenset({t.absolute for t in topics.CONTRACT_TOPICS} | {"/clock"})
 
 
@@ -125,11 +129,13 @@ class Recorder:
 
     def _spin(self) -> None:
         next_discovery = 0.0
+        starting = True
         while self._running:
             if time.monotonic() >= next_discovery:
                 self.discover()
-                next_discovery = time.monotonic() + DISCOVERY_PERIOD_S
-            self._executor.spin_once(timeout_sec=0.05)
+                starting = time.monotonic() - self.started_at < STARTUP_S
+                next_discovery = time.monotonic() + (STARTUP_DISCOVERY_PERIOD_S if starting else DISCOVERY_PERIOD_S)
+            self._executor.spin_once(timeout_sec=0.01 if starting else 0.05)
         # Storage writers (sqlite3) are bound to the thread that opened them: close here too.
         self.writer.close()
 
