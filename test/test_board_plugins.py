@@ -95,10 +95,15 @@ def test_board_hosts_the_modules_of_an_installed_driver(ros, tmp_path: Path, dri
     pack = ros.collect(PackMeasurement, topics.PACK_MEASUREMENT.name, topics.RELIABLE)
     process = board(tmp_path, driver_path, *params(afe_backend="bench", current_sensor_backend="bench_shunt",
                                                   modules="1, 3", autostart=True))
-    wait_for(lambda: not process.alive() or ({m.module_id for m in ros.snapshot(topics.CELL_MEASUREMENTS.name)}
-                                             == {1, 3} and len(ros.snapshot(topics.PACK_MEASUREMENT.name)) >= 3),
-             30, "module 1 and 3 samples and pack measurements from the board")
-    assert process.alive(), process.output()
+    try:
+        wait_for(lambda: not process.alive() or (
+            {m.module_id for m in ros.snapshot(topics.CELL_MEASUREMENTS.name)} == {1, 3}
+            and len(ros.snapshot(topics.PACK_MEASUREMENT.name)) >= 3),
+            30, "module 1 and 3 samples and pack measurements from the board")
+        assert process.alive(), process.output()
+    finally:
+        # Its nodes must not go on publishing into the tests that follow (same domain).
+        assert process.stop() == 0, process.output()
     sample = next(m for m in list(cells) if m.module_id == 3)
     assert np.allclose(sample.cell_voltages_v, 3.7 + 0.001 * (np.arange(12) + 3), atol=1e-6)
     assert pack[-1].current_a == pytest.approx(-12.5)
@@ -107,6 +112,9 @@ def test_board_hosts_the_modules_of_an_installed_driver(ros, tmp_path: Path, dri
 
 def test_a_driver_that_is_not_installed_is_named_with_the_installed_ones(tmp_path: Path, driver_path: Path) -> None:
     process = board(tmp_path, driver_path, *params(afe_backend="ltc6813"))
-    wait_for(lambda: not process.alive(), 30, "the board to stop")
+    try:
+        wait_for(lambda: not process.alive(), 30, "the board to stop")
+    finally:
+        process.stop()
     assert process.proc.returncode == 2
     assert "no driver 'ltc6813' in entry point group bms_slave.afe_backends (installed: bench)" in process.output()

@@ -24,12 +24,10 @@ def bms() -> str:
     return shutil.which("bms") or f"{sys.prefix}/bin/bms"
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def record_run(root: Path, *launch_options: str, seconds: float = SIM_SECONDS) -> Path:
     """A bag of the full simulated system (fresh state, so the estimator starts from the
     measurements as a fresh one does)."""
-    root = tmp_path_factory.mktemp("recorded")
-    launcher = NodeProcess([bms(), "launch", "sim", "speed:=10", f"duration:={SIM_SECONDS}",
+    launcher = NodeProcess([bms(), "launch", *launch_options, "sim", "speed:=10", f"duration:={seconds}",
                             f"bag:={root / 'bag'}", f"state_dir:={root / 'state'}"], root / "launch.log")
     try:
         wait_for(lambda: not launcher.alive(), 120, "the recorded run to end")
@@ -37,6 +35,11 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
         launcher.stop()
     assert launcher.proc.returncode == 0, launcher.output()[-3000:]
     return root / "bag"
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_run(tmp_path_factory.mktemp("recorded"))
 
 
 def replay_check(bag: Path, *options: str) -> subprocess.CompletedProcess:
@@ -53,6 +56,15 @@ def test_unchanged_system_passes_three_times_with_the_same_report(recorded: Path
             assert f"{topic}: ok" in run.stdout, run.stdout
     # Lockstep replay: not just the verdict, every largest error is the same on every run.
     assert runs[0].stdout == runs[1].stdout == runs[2].stdout
+
+
+def test_a_composed_run_behaves_like_fresh_isolated_nodes(tmp_path: Path) -> None:
+    # sim_host, master and estimator in one container process: the recorded outputs must be
+    # what the nodes produce in processes of their own.
+    bag = record_run(tmp_path, "--composed", seconds=10)
+    assert "hosting 8 nodes" in (tmp_path / "launch.log").read_text()
+    run = replay_check(bag)
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_a_changed_estimator_parameter_is_caught(recorded: Path) -> None:

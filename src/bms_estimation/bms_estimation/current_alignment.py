@@ -53,3 +53,14 @@ class CurrentHistory:
             return np.full(np.shape(stamp_s), np.nan)
         stamps, currents = np.array(self._samples).T
         return align_current(stamps, currents, stamp_s, max_extrapolation_s)
+
+
+def samples_to_use(fresh: np.ndarray, sample_stamps_s: np.ndarray, newest_current_s: float, now_s: float,
+                   wait_s: float) -> np.ndarray:
+    """Which modules' new samples a step may use now: those whose current is known at their
+    instant (a current sample stamped at or after it has arrived), or that have waited longer
+    than ``wait_s`` for it. Cell and pack measurements arrive on separate topics in no fixed
+    order; a sample taken just after a current step, used before the current sample of that
+    instant arrives, would be explained with the current from before the step."""
+    covered = sample_stamps_s <= newest_current_s
+    return fresh & (covered | (now_s - sample_stamps_s > wait_s))

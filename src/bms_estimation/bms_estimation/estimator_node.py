@@ -32,7 +32,7 @@ from bms_common.component_info import Identity
 from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
 from bms_common.pack_config import ConfigError, load_pack_config
 from bms_common.stamps import to_seconds
-from bms_estimation.current_alignment import CurrentHistory
+from bms_estimation.current_alignment import CurrentHistory, samples_to_use
 from bms_estimation.estimator import Estimator, tunable_fields
 from bms_estimation.sop import SopLimits
 from bms_interfaces.msg import CellMeasurements, CellStates, ComponentInfo, PackMeasurement, PowerLimits
@@ -186,9 +186,7 @@ class EstimatorNode(BmsLifecycleNode):
         # that the current at its instant is interpolated, never guessed from before a step:
         # cell and pack measurements come on separate topics in no fixed order. A sample whose
         # current does not come within the wait is used with the held current (or none).
-        waited_s = now_s - self.module_stamp_s
-        use = self.fresh & ((self.module_stamp_s <= self.current.newest_s())
-                            | (waited_s > self.current_wait_s))
+        use = samples_to_use(self.fresh, self.module_stamp_s, self.current.newest_s(), now_s, self.current_wait_s)
         # Modules without a sample to use predict with the newest current and are not corrected.
         at_s = np.where(use, self.module_stamp_s, now_s)
         current_a = np.repeat(self.current.at(at_s, max_extrapolation_s=2 * self.period_s), cells)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bms_estimation.current_alignment import CurrentHistory, align_current
+from bms_estimation.current_alignment import CurrentHistory, align_current, samples_to_use
 
 
 def test_interpolates_between_samples() -> None:
@@ -31,3 +31,22 @@ def test_history_keeps_a_horizon_and_restarts_on_a_clock_reset() -> None:
     assert np.isnan(history.at(3.0))  # older than the horizon
     history.add(0.0, -3.0)  # simulation restarted
     assert history.at(0.0) == pytest.approx(-3.0)
+
+
+def test_a_sample_waits_for_the_current_at_its_instant() -> None:
+    history = CurrentHistory()
+    history.add(3.00, 0.0)
+    fresh = np.array([True, True, False])
+    stamps_s = np.array([2.98, 3.05, np.nan])  # module 1 sampled after the newest current sample
+    use = samples_to_use(fresh, stamps_s, history.newest_s(), now_s=3.1, wait_s=0.3)
+    np.testing.assert_array_equal(use, [True, False, False])
+    # The current sample of its instant arrives (a step to 100 A): now it is used, and with it.
+    history.add(3.10, 100.0)
+    assert samples_to_use(fresh, stamps_s, history.newest_s(), now_s=3.2, wait_s=0.3)[1]
+    assert history.at(3.05) == pytest.approx(50.0)
+
+
+def test_a_sample_whose_current_never_comes_is_used_after_the_wait() -> None:
+    fresh, stamps_s = np.array([True]), np.array([5.0])
+    assert not samples_to_use(fresh, stamps_s, -np.inf, now_s=5.2, wait_s=0.3)[0]
+    assert samples_to_use(fresh, stamps_s, -np.inf, now_s=5.4, wait_s=0.3)[0]
