@@ -13,17 +13,20 @@ import signal
 import threading
 import traceback
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import rclpy
+from rclpy.exceptions import InvalidHandle
 from rclpy.executors import Executor, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+from rclpy.subscription import Subscription
 
 from bms_common.component_info import ComponentAnnouncer, Identity
 
 __all__ = [
-    "BmsLifecycleNode", "LifecycleState", "TransitionCallbackReturn", "make_executor", "spin",
+    "BmsLifecycleNode", "LifecycleState", "TransitionCallbackReturn", "make_executor", "spin", "take_pending",
     "run_main",
 ]
 
@@ -54,6 +57,27 @@ class BmsLifecycleNode(LifecycleNode):
     def now_s(self) -> float:
         """The node's clock (sim time when use_sim_time is on) in seconds."""
         return self.get_clock().now().nanoseconds * 1e-9
+
+
+def take_pending(subscription: Subscription, callback: Callable[[Any], None]) -> int:
+    """Run ``callback`` on every message already received on ``subscription``; returns how many.
+
+    rclpy's executors take one message per subscription per wait, and run due timers before
+    subscriptions. A timer that steps on "everything received so far" (the estimator) calls this
+    first, so that messages that arrived together with the clock tick that made it due count,
+    however the executor interleaved them: its result depends on the messages, not on the
+    executor's timing (what ``bms replay-check`` relies on)."""
+    taken = 0
+    while True:
+        try:
+            with subscription.handle:
+                message = subscription.handle.take_message(subscription.msg_type, subscription.raw)
+        except InvalidHandle:
+            return taken  # destroyed meanwhile (cleanup)
+        if message is None:
+            return taken
+        callback(message[0])
+        taken += 1
 
 
 def make_executor() -> Executor:

@@ -29,7 +29,14 @@ from rcl_interfaces.msg import ParameterDescriptor
 from bms_common import topics
 from bms_common.atomic_file import replace_atomically
 from bms_common.component_info import Identity
-from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
+from bms_common.lifecycle import (
+    BmsLifecycleNode,
+    LifecycleState,
+    TransitionCallbackReturn,
+    declare,
+    run_main,
+    take_pending,
+)
 from bms_common.pack_config import ConfigError, load_pack_config
 from bms_common.stamps import to_seconds
 from bms_estimation.current_alignment import CurrentHistory, samples_to_use
@@ -103,8 +110,10 @@ class EstimatorNode(BmsLifecycleNode):
         self.last_states_s = self.last_save_s = -math.inf
         self.states_pub = self.create_lifecycle_publisher(CellStates, topics.CELL_STATES.name, topics.RELIABLE)
         self.power_pub = self.create_lifecycle_publisher(PowerLimits, topics.POWER_LIMITS.name, topics.RELIABLE)
-        self.create_subscription(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells, topics.CELL_MEASUREMENTS.qos)
-        self.create_subscription(PackMeasurement, topics.PACK_MEASUREMENT.name, self.on_pack, topics.RELIABLE)
+        self.cells_sub = self.create_subscription(
+            CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells, topics.CELL_MEASUREMENTS.qos)
+        self.pack_sub = self.create_subscription(
+            PackMeasurement, topics.PACK_MEASUREMENT.name, self.on_pack, topics.RELIABLE)
         self.get_logger().info(
             f"{pack.cell_count} cells ({pack.modules} x {pack.cells_per_module} {pack.chemistry}), "
             f"backend {self.estimator.backend_name}")
@@ -173,6 +182,9 @@ class EstimatorNode(BmsLifecycleNode):
 
     # -- the batched step ---------------------------------------------------------------------
     def tick(self) -> None:
+        # Everything received up to now counts, however the executor interleaved it with the tick.
+        take_pending(self.pack_sub, self.on_pack)
+        take_pending(self.cells_sub, self.on_cells)
         now_s = self.now_s()
         if math.isnan(self.last_step_s):
             self.last_step_s = now_s

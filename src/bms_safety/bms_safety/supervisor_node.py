@@ -20,7 +20,14 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from bms_common import topics
 from bms_common.component_info import Identity
-from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
+from bms_common.lifecycle import (
+    BmsLifecycleNode,
+    LifecycleState,
+    TransitionCallbackReturn,
+    declare,
+    run_main,
+    take_pending,
+)
 from bms_common.pack_config import ConfigError, load_pack_config
 from bms_common.stamps import to_seconds, to_stamp
 from bms_interfaces.msg import (
@@ -61,6 +68,7 @@ class SupervisorNode(BmsLifecycleNode):
         self.sequence = 0
         self.last_result: EvaluationResult | None = None
         self._entities: list = []
+        self._inputs: list = []
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
@@ -79,14 +87,14 @@ class SupervisorNode(BmsLifecycleNode):
         self.status_pub = self.create_lifecycle_publisher(SafetyStatus, topics.SAFETY_STATUS.name, topics.LATCHED)
         self.diag_pub = self.create_lifecycle_publisher(DiagnosticArray, topics.DIAGNOSTICS.name, topics.DEFAULT)
         sub = self.create_subscription
-        self._entities = [
+        self._inputs = [
             sub(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells, topics.CELL_MEASUREMENTS.qos),
             sub(PackMeasurement, topics.PACK_MEASUREMENT.name, self.on_pack, topics.RELIABLE),
             sub(ContactorState, topics.CONTACTOR_STATE.name, self.on_contactors, topics.LATCHED),
             sub(CellStates, topics.CELL_STATES.name, self.on_estimator, topics.RELIABLE),
             sub(PowerLimits, topics.POWER_LIMITS.name, self.on_estimator, topics.RELIABLE),
-            self.create_service(ResetFaults, topics.RESET_FAULTS, self.on_reset),
         ]
+        self._entities = [*self._inputs, self.create_service(ResetFaults, topics.RESET_FAULTS, self.on_reset)]
         self.get_logger().info(
             f"pack {pack.name}: {pack.modules} x {pack.cells_per_module} {pack.chemistry}, limits "
             f"{self.limits_name or pack.limits}, state in {self.state_dir}")
@@ -112,7 +120,7 @@ class SupervisorNode(BmsLifecycleNode):
                 self.destroy_subscription(entity)
         self.destroy_lifecycle_publisher(self.status_pub)
         self.destroy_lifecycle_publisher(self.diag_pub)
-        self._entities = []
+        self._entities, self._inputs = [], []
         return TransitionCallbackReturn.SUCCESS
 
     def before_exit(self) -> None:
@@ -153,6 +161,10 @@ class SupervisorNode(BmsLifecycleNode):
 
     # -- outputs ------------------------------------------------------------------------------
     def tick(self) -> None:
+        # Evaluate on everything received so far: a sample that arrived together with the clock
+        # tick is not left queued behind this timer (bms_common.lifecycle.take_pending).
+        for subscription in self._inputs:
+            take_pending(subscription, subscription.callback)
         now_s = self.now_s()
         wall_s, timeouts = time.monotonic(), self.timeouts
         self.supervisor.evaluator.count_as_received(

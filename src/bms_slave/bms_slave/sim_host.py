@@ -19,7 +19,9 @@ Parameters (of the ``plant`` node; every node of the process sees them):
 
 Simulated time (and /clock) starts when every hosted module node and the current sensor node
 are active (``wait_for_nodes``, default true; false runs the plant alone, e.g. to drive only the
-contactors in a benchmark).
+contactors in a benchmark). With ``wait_for_manager`` (default false; true in
+launch/sim.launch.xml) it also waits until ``lifecycle_manager/status`` says ``active``, so every
+managed node (estimator, master) is up at t = 0 too.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
+from std_msgs.msg import String
 
 from bms_common import topics
 from bms_common.component_info import ComponentAnnouncer, Identity
@@ -46,6 +49,8 @@ from bms_slave.pack_sensor import PackSensorBackend
 from bms_slave.plant import PROFILE_NAMES, PackPlant
 from bms_slave.sim_afe import SimulatedAfe
 from bms_slave.sim_pack_sensor import SimulatedPackSensor
+
+MANAGER_STATUS = "lifecycle_manager/status"
 
 
 def inject_fault_service(node: Node, injector: FaultInjector) -> None:
@@ -163,6 +168,12 @@ class PlantNode(Node):
         self._last_feedback: tuple[bool, bool, bool] | None = None
         self.started = False
         self.wait_for_nodes = bool(declare(self, "wait_for_nodes", True))
+        # In a launch with a lifecycle manager: wait until it reports every managed node active,
+        # so the estimator and master see the run from t = 0 (and a recorded run replays alike).
+        self.wait_for_manager = bool(declare(self, "wait_for_manager", False))
+        self.manager_active = False
+        if self.wait_for_manager:
+            self.create_subscription(String, MANAGER_STATUS, self._on_manager_status, topics.LATCHED)
         self.wall_start = time.monotonic()
         self._timer = self.create_timer(self.step_s / self.speed, self.step)
 
@@ -188,6 +199,9 @@ class PlantNode(Node):
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
 
+    def _on_manager_status(self, msg: String) -> None:
+        self.manager_active = msg.data == "active"
+
     def _on_coils(self, msg: ContactorCommand) -> None:
         self.plant.hv.command_contactors(msg.main_plus, msg.main_minus, msg.precharge)
 
@@ -203,9 +217,12 @@ class PlantNode(Node):
             # is not over before the system is up (and every BMS node starts at t = 0).
             if not all(node.active for node in [*self.modules, self.current_sensor] if node is not None):
                 return
+            if self.wait_for_manager and not self.manager_active:
+                return
             self.started = True
             self.wall_start = time.monotonic()
-            self.get_logger().info(f"hosted nodes active: simulated time starts, speed {self.speed:g}x")
+            who = "every managed node" if self.wait_for_manager else "hosted nodes"
+            self.get_logger().info(f"{who} active: simulated time starts, speed {self.speed:g}x")
         plant = self.plant
         plant.step(self.step_s)
         self.steps += 1

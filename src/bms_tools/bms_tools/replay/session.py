@@ -3,7 +3,7 @@
 Why lockstep makes the outputs reproducible: both nodes act only on their sim-time timers, whose
 phase is fixed because they are created before the first /clock (at sim time 0: ticks fall on
 multiples of their period). For every clock step the session publishes the inputs stamped up to
-that time and waits until the nodes' DDS readers have acknowledged them, then publishes /clock,
+that time (``release_steps``) and waits until the nodes' DDS readers have acknowledged them, then publishes /clock,
 then waits for the outputs the nodes' timers produce at that step (supervisor: every period;
 estimator: every ``period_s``). So every tick sees the same inputs and carries the same stamp,
 however fast the machine is.
@@ -11,6 +11,7 @@ however fast the machine is.
 
 from __future__ import annotations
 
+import bisect
 import os
 import tempfile
 import threading
@@ -31,7 +32,8 @@ from rosgraph_msgs.msg import Clock
 from bms_common import topics
 from bms_common.testing import NodeProcess, executable, wait_for
 from bms_interfaces.msg import CellStates, PowerLimits, SafetyStatus
-from bms_tools.replay.feed import Feed
+from bms_tools.replay.dds_profile import ENV, write_replay_profile
+from bms_tools.replay.feed import Feed, Input
 from bms_tools.rosgraph import message_class
 
 NAMESPACE = "/bms"
@@ -52,6 +54,20 @@ def node_command(package: str, name: str, parameters: dict[str, str], log_level:
     return args
 
 
+def release_steps(feed: Feed) -> dict[int, list[Input]]:
+    """The clock step at which each input is published: the first one at or after its stamp, in
+    the bag's order within a step. Not simply the bag's order: a bag is in the recorder's receive
+    order, which interleaves topics as its executor took them (one message per topic per wait),
+    so a module sample may sit in the bag behind a later current sample; it still existed at its
+    own stamp, for the nodes that were live. Inputs stamped after the last step are not played."""
+    steps: dict[int, list[Input]] = {}
+    for item in feed.inputs:
+        step = bisect.bisect_left(feed.clock_ns, item.stamp_ns - RELEASE_SLACK_NS)
+        if step < len(feed.clock_ns):
+            steps.setdefault(step, []).append(item)
+    return steps
+
+
 class ReplaySession:
     def __init__(self, pack: str, estimator_params: dict[str, str], supervisor_params: dict[str, str],
                  log_dir: Path, domain_id: int) -> None:
@@ -59,15 +75,20 @@ class ReplaySession:
         self.given = {"estimator": sorted(estimator_params), "safety_supervisor": sorted(supervisor_params)}
         # The classic executor: its timers are evaluated in the wait set right after the /clock
         # message that makes them due, so no tick is skipped or stamped late.
-        env = {"ROS_DOMAIN_ID": str(domain_id), "BMS_EXECUTOR": "single"}
+        # Fast acknowledgements for the lockstep (dds_profile.py), for the fresh nodes and for this
+        # process's participant (Fast DDS reads the file when its first participant is created).
+        profile = str(write_replay_profile(log_dir))
+        self._profile_before = os.environ.get(ENV)
+        os.environ[ENV] = profile
+        env = {"ROS_DOMAIN_ID": str(domain_id), "BMS_EXECUTOR": "single", ENV: profile}
         self.state_dir = tempfile.mkdtemp(prefix="bms-replay-estimator-")
         common = {"pack": pack, "use_sim_time": "true"}
         self.processes = [
             NodeProcess(node_command("bms_estimation", "estimator", {
-                **common, "state_dir": self.state_dir, **estimator_params}, "warn"),
+                **common, "state_dir": self.state_dir, **estimator_params}, "info"),
                 log_dir / "estimator.log", env),
             NodeProcess(node_command("bms_safety", "supervisor", {
-                **common, "state_dir": "none", "autostart": "true", **supervisor_params}, "warn"),
+                **common, "state_dir": "none", "autostart": "true", **supervisor_params}, "info"),
                 log_dir / "supervisor.log", env),
         ]
         self.context = Context()
@@ -163,15 +184,13 @@ class ReplaySession:
     def run(self, feed: Feed, progress: Callable[[int, int], None] | None = None) -> dict[str, list[tuple[int, Any]]]:
         estimator_ns, supervisor_ns = self.start()
         publishers = self._publishers(feed)
-        pending = 0
+        released = release_steps(feed)
         first_estimator_tick = True
         for step, clock_ns in enumerate(feed.clock_ns):
             touched = set()
-            while pending < len(feed.inputs) and feed.inputs[pending].stamp_ns <= clock_ns + RELEASE_SLACK_NS:
-                item = feed.inputs[pending]
+            for item in released.get(step, ()):
                 publishers[item.topic].publish(item.data)
                 touched.add(item.topic)
-                pending += 1
             for topic in touched:
                 publishers[topic].wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
             self.clock_pub.publish(Clock(clock=rclpy.time.Time(nanoseconds=clock_ns).to_msg()))
@@ -199,6 +218,10 @@ class ReplaySession:
         self._alive()
 
     def close(self) -> None:
+        if self._profile_before is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = self._profile_before
         for process in self.processes:
             process.stop()
         self._running = False
