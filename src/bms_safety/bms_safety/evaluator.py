@@ -38,6 +38,7 @@ class SafetyEvaluator:
                                       continuity_gap_s=limits.timeouts.module_stale_s)
         # Freshness of inputs never received counts from here (the first evaluate if not given).
         self.start_s = start_s
+        self._command_changes_seen = 0
         slot_counts = {"cell": modules * cells_per_module, "sensor": modules * sensors_per_module,
                        "module": modules, "pack": 1}
         self.checks: dict[str, DebouncedCheck] = {}
@@ -241,7 +242,12 @@ class SafetyEvaluator:
         est_rx = st.estimator_received_s
         est_age_s = now_s - (self.start_s if math.isnan(est_rx) else est_rx)
         self._event(now_s, "ESTIMATOR_LOSS", est_age_s > t.estimator_loss_s, est_age_s, newly)
-        self._event(now_s, "CONTACTOR_MISMATCH", st.contactors.mismatch, float(st.contactors.mismatch), newly)
+        # The debounce restarts at every new command: the feedback must follow each command
+        # within debounce_s, however quickly the commands follow one another.
+        new_command = st.contactors.command_changes != self._command_changes_seen
+        self._command_changes_seen = st.contactors.command_changes
+        self._event(now_s, "CONTACTOR_MISMATCH", st.contactors.mismatch and not new_command,
+                    float(st.contactors.mismatch), newly)
         self._event(now_s, "STATE_UNREADABLE", False, math.nan, newly)
 
     def _input_checks(self, now_s: float, newly: dict[str, np.ndarray]) -> None:

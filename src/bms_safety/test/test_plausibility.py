@@ -117,6 +117,26 @@ def test_welded_contactor_feedback_mismatch(harness):
     assert levels(harness.run(0.4))[("CONTACTOR_MISMATCH", -1, -1)] == Level.FAULT
 
 
+def test_feedback_gets_a_fresh_debounce_for_each_new_command(harness):
+    # DRIVE -> STANDBY -> PRECHARGE in quick succession (the soak's switch to CHARGE at 16x):
+    # the coils lag each command by 0.3 s, so the feedback disagrees for 0.6 s in a row, but it
+    # follows every single command within the 0.5 s debounce.
+    ev = harness.ev
+    ev.update_contactors(harness.t, commanded=[True, True, False], closed=[True, True, False])
+    harness.run(0.2)
+    ev.update_contactors(harness.t, commanded=[False, False, False], closed=[True, True, False])
+    harness.run(0.3)
+    ev.update_contactors(harness.t, commanded=[False, True, True], closed=[False, False, False])
+    assert ("CONTACTOR_MISMATCH", -1, -1) not in levels(harness.run(0.3))
+    ev.update_contactors(harness.t, commanded=[False, True, True], closed=[False, True, True])
+    assert ("CONTACTOR_MISMATCH", -1, -1) not in levels(harness.run(0.5))
+    # A coil that does not follow its command is still a fault after the debounce.
+    ev.update_contactors(harness.t, commanded=[False, False, False], closed=[False, True, True])
+    assert ("CONTACTOR_MISMATCH", -1, -1) not in levels(harness.run(0.3))
+    ev.update_contactors(harness.t, commanded=[False, False, False], closed=[False, True, True])
+    assert levels(harness.run(0.4))[("CONTACTOR_MISMATCH", -1, -1)] == Level.FAULT
+
+
 def test_wrong_array_length_is_rejected_as_plausibility_fault(harness):
     ev = harness.ev
     assert not ev.update_module(0, harness.t, [3.7] * 3, [25.0, 25.0], 10_000)
