@@ -138,6 +138,11 @@ class Estimator:
         self._awaiting_first_soc = bool(self._needs_first_soc.any())
 
     @property
+    def awaiting_first_soc(self) -> bool:
+        """True while some cell has not had the measured voltage its first SOC comes from."""
+        return self._awaiting_first_soc
+
+    @property
     def soc(self) -> np.ndarray:
         return self.state[ekf.SOC]
 

@@ -12,7 +12,7 @@ on deactivate/shutdown, and restored on configure (ARCHITECTURE.md, persistence)
 
 Parameters: pack (demo), state_dir ("" = $BMS_STATE_DIR or ./state, "none" = no persistence),
 backend ("" = fastest available), period_s (0.1), cell_states_period_s (1.0), save_period_s (10.0),
-current_wait_s (0.3), tuning.<field> (any ekf.FilterTuning field not derived from the pack).
+current_wait_s (1.0), first_soc_wait_s (2.0), tuning.<field> (any ekf.FilterTuning field not derived from the pack).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import math
 import os
 import sys
 import threading
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ from bms_interfaces.msg import CellMeasurements, CellStates, ComponentInfo, Pack
 from bms_safety.limits import LimitTable, load_limits
 
 STATE_FILE = "estimator.npz"
+MAX_QUEUED_SAMPLES = 20  # per module: 2 s at 10 Hz
 
 
 def sop_limits_from_table(table: LimitTable) -> SopLimits:
@@ -74,7 +76,8 @@ class EstimatorNode(BmsLifecycleNode):
         self.period_s = float(declare(self, "period_s", 0.1))
         self.cell_states_period_s = float(declare(self, "cell_states_period_s", 1.0))
         self.save_period_s = float(declare(self, "save_period_s", 10.0))
-        self.current_wait_s = float(declare(self, "current_wait_s", 0.3))
+        self.current_wait_s = float(declare(self, "current_wait_s", 1.0))
+        self.first_soc_wait_s = float(declare(self, "first_soc_wait_s", 2.0))
         # Filter tuning (ekf.FilterTuning): parameters tuning.<field>, set ones override the default.
         self.tuning_overrides = {}
         for name in tunable_fields():
@@ -99,10 +102,11 @@ class EstimatorNode(BmsLifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.restore()
         cells, modules = pack.cells_per_module, pack.modules
-        self.voltage_v = np.full((modules, cells), np.nan)
+        # Every sample is used, in order, even when several of a module arrive between two ticks
+        # (a stalled process, a fast simulation): (stamp, voltages, temperature per cell).
+        self.queued: list[deque[tuple[float, np.ndarray, np.ndarray]]] = [
+            deque(maxlen=MAX_QUEUED_SAMPLES) for _ in range(modules)]
         self.temperature_degc = np.full((modules, cells), np.nan)
-        self.module_stamp_s = np.full(modules, np.nan)
-        self.fresh = np.zeros(modules, dtype=bool)
         self.last_sequence = np.full(modules, -1, dtype=np.int64)
         self.sensor_of_cell = np.asarray(pack.sensor_of_cell())
         self.current = CurrentHistory(horizon_s=max(2.0, 5 * self.period_s))
@@ -171,10 +175,12 @@ class EstimatorNode(BmsLifecycleNode):
                                     throttle_duration_sec=5.0)
             return
         self.last_sequence[m] = msg.sequence
-        self.voltage_v[m] = msg.cell_voltages_v  # NaN readings stay NaN: those cells only predict
-        self.temperature_degc[m] = np.asarray(msg.temperatures_degc, dtype=float)[self.sensor_of_cell]
-        self.module_stamp_s[m] = to_seconds(msg.header.stamp)
-        self.fresh[m] = True
+        if len(self.queued[m]) == MAX_QUEUED_SAMPLES:
+            self.get_logger().warning(f"module {m}: {MAX_QUEUED_SAMPLES} samples waiting, oldest dropped "
+                                      "(the estimator is falling behind)", throttle_duration_sec=5.0)
+        # NaN readings stay NaN: those cells only predict.
+        self.queued[m].append((to_seconds(msg.header.stamp), np.asarray(msg.cell_voltages_v, dtype=float),
+                               np.asarray(msg.temperatures_degc, dtype=float)[self.sensor_of_cell]))
 
     def on_pack(self, msg: PackMeasurement) -> None:
         if math.isfinite(msg.current_a):
@@ -187,25 +193,27 @@ class EstimatorNode(BmsLifecycleNode):
         take_pending(self.cells_sub, self.on_cells)
         now_s = self.now_s()
         if math.isnan(self.last_step_s):
-            self.last_step_s = now_s
+            self.last_step_s = self.first_tick_s = now_s
             return
         dt_s = now_s - self.last_step_s
         if dt_s <= 0:
             return
         self.last_step_s = now_s
         cells = self.pack.cells_per_module
-        # A module's sample is used once a current sample at or after its stamp has arrived, so
-        # that the current at its instant is interpolated, never guessed from before a step:
-        # cell and pack measurements come on separate topics in no fixed order. A sample whose
-        # current does not come within the wait is used with the held current (or none).
-        use = samples_to_use(self.fresh, self.module_stamp_s, self.current.newest_s(), now_s, self.current_wait_s)
-        # Modules without a sample to use predict with the newest current and are not corrected.
-        at_s = np.where(use, self.module_stamp_s, now_s)
-        current_a = np.repeat(self.current.at(at_s, max_extrapolation_s=2 * self.period_s), cells)
-        voltage_v = np.where(use[:, None], self.voltage_v, np.nan).ravel()
-        self.estimator.step(voltage_v, current_a, dt_s, self.temperature_degc.ravel())
-        self.fresh &= ~use
+        rounds = self.usable_rounds(now_s)
+        # One filter step per round (normally one): the period is shared out among them.
+        for use, stamps_s, voltage_v, temperature_degc in rounds:
+            # Modules without a sample in this round predict with the newest current.
+            at_s = np.where(use, stamps_s, now_s)
+            current_a = np.repeat(self.current.at(at_s, max_extrapolation_s=2 * self.period_s), cells)
+            self.estimator.step(voltage_v.ravel(), current_a, dt_s / len(rounds), temperature_degc.ravel())
         stamp = self.get_clock().now().to_msg()
+        if self.estimator.awaiting_first_soc and now_s - self.first_tick_s < self.first_soc_wait_s:
+            # Some cell's SOC is still the prior, not an estimate: no CellStates, and power
+            # limits of zero (nothing is known to be safe yet), published so that listeners
+            # see the estimator alive.
+            self.publish_power_limits(stamp, known=False)
+            return
         self.publish_power_limits(stamp)
         if now_s - self.last_states_s >= self.cell_states_period_s:
             self.publish_cell_states(stamp)
@@ -213,6 +221,33 @@ class EstimatorNode(BmsLifecycleNode):
         if now_s - self.last_save_s >= self.save_period_s:
             self.save()
             self.last_save_s = now_s
+
+    def usable_rounds(self, now_s: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """The queued samples to use now, as rounds of at most one sample per module, oldest first:
+        (modules used, their stamps, voltages with NaN elsewhere, temperatures). At least one
+        round, which may use no module (a prediction step).
+
+        A module's sample is used once a current sample at or after its stamp has arrived, so
+        that the current at its instant is interpolated, never guessed from before a step: cell
+        and pack measurements come on separate topics in no fixed order. A sample whose current
+        does not come within ``current_wait_s`` is used with the held current (or none)."""
+        modules, cells = self.pack.modules, self.pack.cells_per_module
+        newest_current_s = self.current.newest_s()
+        rounds = []
+        while True:
+            waiting = np.array([bool(q) for q in self.queued])
+            heads_s = np.array([q[0][0] if q else np.nan for q in self.queued])
+            use = samples_to_use(waiting, heads_s, newest_current_s, now_s, self.current_wait_s)
+            if not use.any():
+                break
+            voltage_v = np.full((modules, cells), np.nan)
+            for m in np.flatnonzero(use):
+                _, voltage_v[m], self.temperature_degc[m] = self.queued[m].popleft()
+            rounds.append((use, heads_s, voltage_v, self.temperature_degc.copy()))
+        if not rounds:
+            rounds.append((np.zeros(modules, dtype=bool), np.full(modules, np.nan),
+                           np.full((modules, cells), np.nan), self.temperature_degc.copy()))
+        return rounds
 
     def publish_cell_states(self, stamp) -> None:
         e = self.estimator
@@ -229,16 +264,17 @@ class EstimatorNode(BmsLifecycleNode):
         msg.pack_soh = float(e.pack_soh())
         self.states_pub.publish(msg)
 
-    def publish_power_limits(self, stamp) -> None:
+    def publish_power_limits(self, stamp, known: bool = True) -> None:
         limits = self.estimator.power_limits(self.sop_limits)
+        scale = 1.0 if known else 0.0
         msg = PowerLimits()
         msg.header.stamp = stamp
         msg.header.frame_id = self.get_name()
         msg.horizons_s = np.asarray(limits.horizons_s, dtype=np.float32)
-        msg.max_charge_current_a = np.asarray(limits.max_charge_current_a, dtype=np.float32)
-        msg.max_discharge_current_a = np.asarray(limits.max_discharge_current_a, dtype=np.float32)
-        msg.max_charge_power_w = np.asarray(limits.max_charge_power_w, dtype=np.float32)
-        msg.max_discharge_power_w = np.asarray(limits.max_discharge_power_w, dtype=np.float32)
+        msg.max_charge_current_a = np.asarray(limits.max_charge_current_a, dtype=np.float32) * scale
+        msg.max_discharge_current_a = np.asarray(limits.max_discharge_current_a, dtype=np.float32) * scale
+        msg.max_charge_power_w = np.asarray(limits.max_charge_power_w, dtype=np.float32) * scale
+        msg.max_discharge_power_w = np.asarray(limits.max_discharge_power_w, dtype=np.float32) * scale
         self.power_pub.publish(msg)
 
 

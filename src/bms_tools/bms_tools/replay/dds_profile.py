@@ -62,6 +62,8 @@ def replay_profile(base: Path | None) -> str:
 def write_replay_profile(directory: Path) -> Path:
     """Write the replay profile next to the replay's logs; returns its path."""
     base = os.environ.get(ENV)
-    path = Path(tempfile.mkstemp(prefix="fastdds-replay-", suffix=".xml", dir=directory)[1])
+    handle, name = tempfile.mkstemp(prefix="fastdds-replay-", suffix=".xml", dir=directory)
+    os.close(handle)
+    path = Path(name)
     path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n' + replay_profile(Path(base) if base else None))
     return path

@@ -85,10 +85,12 @@ class ReplaySession:
         common = {"pack": pack, "use_sim_time": "true"}
         self.processes = [
             NodeProcess(node_command("bms_estimation", "estimator", {
-                **common, "state_dir": self.state_dir, **estimator_params}, "info"),
+                # CellStates at every tick: one next to each recorded one, wherever it fell.
+                **common, "state_dir": self.state_dir, "cell_states_period_s": "0.0",
+                **estimator_params}, "warn"),
                 log_dir / "estimator.log", env),
             NodeProcess(node_command("bms_safety", "supervisor", {
-                **common, "state_dir": "none", "autostart": "true", **supervisor_params}, "info"),
+                **common, "state_dir": "none", "autostart": "true", **supervisor_params}, "warn"),
                 log_dir / "supervisor.log", env),
         ]
         self.context = Context()
@@ -187,12 +189,6 @@ class ReplaySession:
         released = release_steps(feed)
         first_estimator_tick = True
         for step, clock_ns in enumerate(feed.clock_ns):
-            touched = set()
-            for item in released.get(step, ()):
-                publishers[item.topic].publish(item.data)
-                touched.add(item.topic)
-            for topic in touched:
-                publishers[topic].wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
             self.clock_pub.publish(Clock(clock=rclpy.time.Time(nanoseconds=clock_ns).to_msg()))
             expected = []
             if step == 0 or clock_ns % supervisor_ns == 0:
@@ -203,6 +199,14 @@ class ReplaySession:
                     expected.append("/bms/power_limits")
                 first_estimator_tick = False
             self._await(expected, clock_ns)
+            # Then the measurements of this instant, as the simulation publishes them after its
+            # /clock, and a live node receives them after its tick at that instant.
+            touched = set()
+            for item in released.get(step, ()):
+                publishers[item.topic].publish(item.data)
+                touched.add(item.topic)
+            for topic in touched:
+                publishers[topic].wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
             if progress:
                 progress(step + 1, len(feed.clock_ns))
         with self.lock:
