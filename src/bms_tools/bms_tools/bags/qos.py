@@ -23,7 +23,9 @@ from rosbags.interfaces import (
 
 # A latched topic such as ``components`` has one sample per writer: keep them all.
 LATCHED_DEPTH = 1000
-RECORD_DEPTH = 100
+# A recorder that falls behind (a fast simulation on a small machine) must not lose samples:
+# raw CDR messages are small, so 5000 per topic costs about a megabyte each.
+RECORD_DEPTH = 5000
 INFINITE_NS = 2**63 - 1
 
 
