@@ -62,7 +62,7 @@ def test_a_composed_run_behaves_like_fresh_isolated_nodes(tmp_path: Path) -> Non
     # sim_host, master and estimator in one container process: the recorded outputs must be
     # what the nodes produce in processes of their own.
     bag = record_run(tmp_path, "--composed", seconds=10)
-    assert "hosting 8 nodes" in (tmp_path / "launch.log").read_text()
+    assert "hosting 9 nodes" in (tmp_path / "launch.log").read_text()  # recorder included
     run = replay_check(bag)
     assert run.returncode == 0, run.stdout + run.stderr
 

@@ -16,5 +16,9 @@ setup(
     install_requires=["setuptools"],
     zip_safe=False,
     license="Apache-2.0",
-    entry_points={"console_scripts": ["bms = bms_tools.cli:main"]},
+    entry_points={
+        "console_scripts": ["bms = bms_tools.cli:main"],
+        # lib/bms_tools/recorder is a script; this names its module for composed launches.
+        "bms_composable": ["recorder = bms_tools.bags.recorder_node"],
+    },
 )

@@ -114,8 +114,13 @@ def spin(nodes: Sequence[Node], executor: Executor | None = None,
                         f"callback failed ({failures} so far), node keeps running:\n{traceback.format_exc()}")
     finally:
         for node in nodes:
-            if isinstance(node, BmsLifecycleNode):
-                node.before_exit()
+            # BmsLifecycleNode's hook, or any node's that defines one (the recorder's).
+            before_exit = getattr(node, "before_exit", None)
+            if callable(before_exit):
+                try:
+                    before_exit()
+                except Exception:  # noqa: BLE001 - one node's failure must not skip the others'
+                    node.get_logger().error(f"before_exit failed:\n{traceback.format_exc()}")
             executor.remove_node(node)
             node.destroy_node()
         executor.shutdown()

@@ -61,10 +61,19 @@ class RecordOptions:
 
 
 class Recorder:
-    """Records in a background thread: ``start()``, then ``stop()`` writes metadata.yaml."""
+    """Records in a background thread: ``start()``, then ``stop()`` writes metadata.yaml.
 
-    def __init__(self, options: RecordOptions, node: Node | None = None) -> None:
+    ``spun_by_caller``: the node is spun by the caller's executor (a container hosting the
+    recorder with other nodes): discovery runs on a timer of the node, messages are written in
+    the caller's thread, and ``stop()`` must be called from that thread too."""
+
+    def __init__(self, options: RecordOptions, node: Node | None = None, spun_by_caller: bool = False) -> None:
+        if spun_by_caller and node is None:
+            raise ValueError("a recorder spun by the caller needs the caller's node")
         self.options = options
+        self._spun_by_caller = spun_by_caller
+        self._timer = None
+        self._next_discovery = 0.0
         self._owns_node = node is None
         if node is None:
             self._context, node = open_node("bms_bag_record")
@@ -79,7 +88,7 @@ class Recorder:
         self._skipped: set[str] = set()
         self._running = False
         self._thread: threading.Thread | None = None
-        self._executor = SingleThreadedExecutor(context=self._context)
+        self._executor = None if spun_by_caller else SingleThreadedExecutor(context=self._context)
         self.started_at = 0.0
 
     @property
@@ -139,10 +148,19 @@ class Recorder:
         # Storage writers (sqlite3) are bound to the thread that opened them: close here too.
         self.writer.close()
 
+    def _discovery_tick(self) -> None:
+        now = time.monotonic()
+        if now - self.started_at < STARTUP_S or now >= self._next_discovery:
+            self.discover()
+            self._next_discovery = now + DISCOVERY_PERIOD_S
+
     def start(self) -> None:
-        self._executor.add_node(self.node)
         self._running = True
         self.started_at = time.monotonic()
+        if self._spun_by_caller:
+            self._timer = self.node.create_timer(STARTUP_DISCOVERY_PERIOD_S, self._discovery_tick)
+            return
+        self._executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, name="bag-recorder", daemon=True)
         self._thread.start()
 
@@ -150,6 +168,13 @@ class Recorder:
         """Stop recording, close the last split and write metadata; returns the bag directory."""
         with self._lock:
             self._running = False
+        if self._spun_by_caller:
+            if self._timer is not None:
+                self.node.destroy_timer(self._timer)
+            for subscription in self._subscriptions.values():
+                self.node.destroy_subscription(subscription)
+            self.writer.close()  # in the caller's thread, which also wrote
+            return self.options.output
         if self._thread is not None:
             self._thread.join()
         for subscription in self._subscriptions.values():

@@ -82,13 +82,18 @@ def composable_module(node: NodeAction) -> str | None:
     return module if module and defines_build(module) else None
 
 
+# Executables installed as scripts rather than console entry points (lib/<package>/<name>) name
+# their module under this entry point group: ``[bms_composable] recorder = package.module``.
+COMPOSABLE_GROUP = "bms_composable"
+
+
 def entry_point_module(package: str, executable: str) -> str | None:
     try:
         points = metadata.distribution(package).entry_points
     except metadata.PackageNotFoundError:
         return None
     for point in points:
-        if point.group == "console_scripts" and point.name == executable:
+        if point.group in ("console_scripts", COMPOSABLE_GROUP) and point.name == executable:
             return point.value.split(":")[0].strip()
     return None
 
