@@ -59,8 +59,9 @@ class BmsLifecycleNode(LifecycleNode):
         return self.get_clock().now().nanoseconds * 1e-9
 
 
-def take_pending(subscription: Subscription, callback: Callable[[Any], None]) -> int:
-    """Run ``callback`` on every message already received on ``subscription``; returns how many.
+def take_pending(subscription: Subscription, callback: Callable[[Any], None], limit: int = 1000) -> int:
+    """Run ``callback`` on the messages already received on ``subscription``, at most ``limit``
+    (a flooding publisher must not hold the timer up); returns how many.
 
     rclpy's executors take one message per subscription per wait, and run due timers before
     subscriptions. A timer that steps on "everything received so far" (the estimator) calls this
@@ -68,7 +69,7 @@ def take_pending(subscription: Subscription, callback: Callable[[Any], None]) ->
     however the executor interleaved them: its result depends on the messages, not on the
     executor's timing (what ``bms replay-check`` relies on)."""
     taken = 0
-    while True:
+    while taken < limit:
         try:
             with subscription.handle:
                 message = subscription.handle.take_message(subscription.msg_type, subscription.raw)
@@ -78,6 +79,7 @@ def take_pending(subscription: Subscription, callback: Callable[[Any], None]) ->
             return taken
         callback(message[0])
         taken += 1
+    return taken
 
 
 def make_executor() -> Executor:
@@ -150,8 +152,14 @@ def declare(node: Node, name: str, default: bool | int | float | str | list) -> 
     from rcl_interfaces.msg import ParameterDescriptor
 
     value = node.declare_parameter(name, default, ParameterDescriptor(dynamic_typing=True)).value
-    if isinstance(default, list) or value is None:
+    if value is None:
         return value
+    if isinstance(default, list):
+        if isinstance(value, str):
+            return [value]  # topics:=/bms/x means a list of one
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{node.get_fully_qualified_name()}: parameter {name} must be a list, got {value!r}")
+        return list(value)
     try:
         if isinstance(default, bool):
             return value if isinstance(value, bool) else str(value).lower() in ("true", "1", "yes")

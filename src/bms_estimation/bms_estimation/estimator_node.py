@@ -1,10 +1,11 @@
 """Estimator node: every cell of the pack in one batched filter step per sample period.
 
-Subscriptions only store: the newest sample of each module (voltages, temperatures, stamp) and a
-short history of the pack current. Every ``period_s`` the node steps all cells at once: modules
-with a new sample get a measurement update with the current interpolated to *their* sampling
-instant (AFEs do not sample together with the current sensor); modules without one (missing,
-silent, garbage) get a prediction step only, so they never corrupt the other cells' estimates.
+Subscriptions only store: each module's samples in a short queue (voltages, temperatures, stamp)
+and a short history of the pack current. Every ``period_s`` the node steps all cells at once:
+modules with a new sample get a measurement update with the current interpolated to *their*
+sampling instant (AFEs do not sample together with the current sensor); modules without one
+(missing, silent, garbage) get a prediction step only, so they never corrupt the other cells'
+estimates. Several samples of a module waiting (a stall) make as many steps, none is skipped.
 
 Outputs: CellStates every ``cell_states_period_s``, PowerLimits every step. SOC, learned capacity
 and resistance are saved atomically to ``<state_dir>/estimator.npz`` every ``save_period_s`` and
@@ -48,6 +49,7 @@ from bms_safety.limits import LimitTable, load_limits
 
 STATE_FILE = "estimator.npz"
 MAX_QUEUED_SAMPLES = 20  # per module: 2 s at 10 Hz
+FUTURE_TOLERANCE_S = 1.0  # a sample stamped further ahead of the node's clock is dropped
 
 
 def sop_limits_from_table(table: LimitTable) -> SopLimits:
@@ -230,23 +232,35 @@ class EstimatorNode(BmsLifecycleNode):
         A module's sample is used once a current sample at or after its stamp has arrived, so
         that the current at its instant is interpolated, never guessed from before a step: cell
         and pack measurements come on separate topics in no fixed order. A sample whose current
-        does not come within ``current_wait_s`` is used with the held current (or none)."""
+        does not come within ``current_wait_s`` is used anyway: with the newest current if that
+        is at most two periods older, else without an update (the current is unknown)."""
         modules, cells = self.pack.modules, self.pack.cells_per_module
         newest_current_s = self.current.newest_s()
+        usable = []
+        for m, queue in enumerate(self.queued):
+            # A sample stamped ahead of the node's clock (an unsynchronised board, a clock reset)
+            # would never become usable and block the ones behind it.
+            while queue and queue[0][0] > now_s + FUTURE_TOLERANCE_S:
+                self.get_logger().error(f"module {m}: sample stamped {queue[0][0]:.3f} s, ahead of the "
+                                        f"clock ({now_s:.3f} s): dropped", throttle_duration_sec=5.0)
+                queue.popleft()
+            stamps_s = np.array([sample[0] for sample in queue])
+            ok = samples_to_use(np.ones(len(queue), dtype=bool), stamps_s, newest_current_s, now_s,
+                                self.current_wait_s)
+            # Stamps increase along a queue, so the usable samples are its first ones.
+            usable.append(int(np.argmin(ok)) if not ok.all() else len(queue))
+        count = max(max(usable, default=0), 1)
         rounds = []
-        while True:
-            waiting = np.array([bool(q) for q in self.queued])
-            heads_s = np.array([q[0][0] if q else np.nan for q in self.queued])
-            use = samples_to_use(waiting, heads_s, newest_current_s, now_s, self.current_wait_s)
-            if not use.any():
-                break
-            voltage_v = np.full((modules, cells), np.nan)
+        for r in range(count):
+            # Oldest first, round r takes each module's r-th usable sample: after a stall the
+            # modules whose newest sample has not arrived yet are the ones with fewer, so their
+            # samples line up with the others' of the same instant. (A module that lost a sample
+            # is then a round early: its voltage meets the filter up to a period early.)
+            use = np.array([r < n for n in usable])
+            stamps_s, voltage_v = np.full(modules, np.nan), np.full((modules, cells), np.nan)
             for m in np.flatnonzero(use):
-                _, voltage_v[m], self.temperature_degc[m] = self.queued[m].popleft()
-            rounds.append((use, heads_s, voltage_v, self.temperature_degc.copy()))
-        if not rounds:
-            rounds.append((np.zeros(modules, dtype=bool), np.full(modules, np.nan),
-                           np.full((modules, cells), np.nan), self.temperature_degc.copy()))
+                stamps_s[m], voltage_v[m], self.temperature_degc[m] = self.queued[m].popleft()
+            rounds.append((use, stamps_s, voltage_v, self.temperature_degc.copy()))
         return rounds
 
     def publish_cell_states(self, stamp) -> None:
@@ -266,15 +280,18 @@ class EstimatorNode(BmsLifecycleNode):
 
     def publish_power_limits(self, stamp, known: bool = True) -> None:
         limits = self.estimator.power_limits(self.sop_limits)
-        scale = 1.0 if known else 0.0
+        def value(array) -> np.ndarray:  # zero, not NaN * 0, while nothing is known
+            array = np.asarray(array, dtype=np.float32)
+            return array if known else np.zeros_like(array)
+
         msg = PowerLimits()
         msg.header.stamp = stamp
         msg.header.frame_id = self.get_name()
         msg.horizons_s = np.asarray(limits.horizons_s, dtype=np.float32)
-        msg.max_charge_current_a = np.asarray(limits.max_charge_current_a, dtype=np.float32) * scale
-        msg.max_discharge_current_a = np.asarray(limits.max_discharge_current_a, dtype=np.float32) * scale
-        msg.max_charge_power_w = np.asarray(limits.max_charge_power_w, dtype=np.float32) * scale
-        msg.max_discharge_power_w = np.asarray(limits.max_discharge_power_w, dtype=np.float32) * scale
+        msg.max_charge_current_a = value(limits.max_charge_current_a)
+        msg.max_discharge_current_a = value(limits.max_discharge_current_a)
+        msg.max_charge_power_w = value(limits.max_charge_power_w)
+        msg.max_discharge_power_w = value(limits.max_discharge_power_w)
         self.power_pub.publish(msg)
 
 

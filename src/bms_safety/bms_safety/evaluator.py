@@ -38,7 +38,7 @@ class SafetyEvaluator:
                                       continuity_gap_s=limits.timeouts.module_stale_s)
         # Freshness of inputs never received counts from here (the first evaluate if not given).
         self.start_s = start_s
-        self._command_changes_seen = 0
+        self._last_commanded: tuple[bool, ...] = ()
         slot_counts = {"cell": modules * cells_per_module, "sensor": modules * sensors_per_module,
                        "module": modules, "pack": 1}
         self.checks: dict[str, DebouncedCheck] = {}
@@ -182,6 +182,26 @@ class SafetyEvaluator:
         cleared = ~np.asarray(condition) & known
         newly[code] = self.checks[code].step(now_s, np.asarray(values, dtype=np.float64), condition, cleared)
 
+    def _contactor_check(self, now_s: float, newly: dict[str, np.ndarray]) -> None:
+        """Each coil's feedback must follow its command within the debounce, however quickly
+        commands follow one another (a quick STANDBY-then-CHARGE disagrees for longer than the
+        debounce, legitimately). A coil whose command just changed starts its debounce afresh;
+        the others keep counting, so switching one coil cannot hide another that is welded."""
+        c = self.store.contactors
+        previous, self._last_commanded = self._last_commanded, c.commanded
+        if len(c.commanded) != len(c.closed) or len(previous) != len(c.commanded):
+            # First sample, or a malformed one: the flag as it is.
+            fresh_command, settled = False, c.mismatch
+        else:
+            changed = [now != before for now, before in zip(c.commanded, previous, strict=True)]
+            fresh_command = any(changed)
+            settled = any(cmd != fb and not ch for cmd, fb, ch in zip(c.commanded, c.closed, changed, strict=True))
+            # The contactor node's own mismatch flag counts while no command is settling.
+            settled = settled or (c.mismatch and not fresh_command)
+        # A restart is not "the cause is gone": a latched mismatch cannot be reset in that tick.
+        self._event(now_s, "CONTACTOR_MISMATCH", settled, float(c.mismatch), newly,
+                    known=not (fresh_command and c.mismatch))
+
     def _cell_checks(self, now_s: float, newly: dict[str, np.ndarray]) -> None:
         st, p = self.store, self.limits.plausibility
         volts, temps = st.voltages_v.ravel(), st.temperatures_degc.ravel()
@@ -242,12 +262,7 @@ class SafetyEvaluator:
         est_rx = st.estimator_received_s
         est_age_s = now_s - (self.start_s if math.isnan(est_rx) else est_rx)
         self._event(now_s, "ESTIMATOR_LOSS", est_age_s > t.estimator_loss_s, est_age_s, newly)
-        # The debounce restarts at every new command: the feedback must follow each command
-        # within debounce_s, however quickly the commands follow one another.
-        new_command = st.contactors.command_changes != self._command_changes_seen
-        self._command_changes_seen = st.contactors.command_changes
-        self._event(now_s, "CONTACTOR_MISMATCH", st.contactors.mismatch and not new_command,
-                    float(st.contactors.mismatch), newly)
+        self._contactor_check(now_s, newly)
         self._event(now_s, "STATE_UNREADABLE", False, math.nan, newly)
 
     def _input_checks(self, now_s: float, newly: dict[str, np.ndarray]) -> None:

@@ -41,9 +41,7 @@ class ContactorInputs:
     received_s: float = math.nan
     mismatch: bool = False
     commanded: tuple[bool, ...] = ()
-    # Incremented whenever the commanded coils change: the feedback gets a fresh debounce to
-    # follow each new command (a quick open-then-precharge is mismatched all along, legitimately).
-    command_changes: int = 0
+    closed: tuple[bool, ...] = ()
 
 
 @dataclass
@@ -177,11 +175,9 @@ class MeasurementStore:
                           reported_mismatch: bool = False, received_s: float | None = None) -> None:
         differs = len(commanded) != len(closed) or any(
             bool(a) != bool(b) for a, b in zip(commanded, closed, strict=False))
-        command = tuple(bool(c) for c in commanded)
-        previous = self.contactors
-        changes = previous.command_changes + (command != previous.commanded)
         self.contactors = ContactorInputs(self._arrival_s(_as_float(stamp_s), received_s),
-                                          bool(reported_mismatch) or differs, command, changes)
+                                          bool(reported_mismatch) or differs,
+                                          tuple(bool(c) for c in commanded), tuple(bool(c) for c in closed))
 
     def update_estimator(self, stamp_s: float, received_s: float | None = None) -> None:
         self.estimator_received_s = self._arrival_s(_as_float(stamp_s), received_s)

@@ -137,6 +137,27 @@ def test_feedback_gets_a_fresh_debounce_for_each_new_command(harness):
     assert levels(harness.run(0.4))[("CONTACTOR_MISMATCH", -1, -1)] == Level.FAULT
 
 
+def test_switching_one_coil_does_not_hide_another_that_is_welded(harness):
+    ev = harness.ev
+    # main+ welded: commanded open, reads closed; precharge toggles every 0.2 s meanwhile.
+    for k in range(4):
+        precharge = k % 2 == 0
+        ev.update_contactors(harness.t, commanded=[False, False, precharge], closed=[True, False, precharge])
+        result = harness.run(0.2)
+    assert levels(result)[("CONTACTOR_MISMATCH", -1, -1)] == Level.FAULT
+
+
+def test_a_new_command_does_not_let_a_latched_mismatch_be_reset(harness):
+    ev = harness.ev
+    ev.update_contactors(harness.t, commanded=[False, False, False], closed=[True, False, False])
+    assert levels(harness.run(0.7))[("CONTACTOR_MISMATCH", -1, -1)] == Level.FAULT
+    # A new command for the welded coil, still not followed: the debounce restarts, but the
+    # latched fault must not count as gone in that tick.
+    ev.update_contactors(harness.t, commanded=[True, False, False], closed=[False, False, False])
+    harness.step()
+    assert not ev.reset(harness.t).success
+
+
 def test_wrong_array_length_is_rejected_as_plausibility_fault(harness):
     ev = harness.ev
     assert not ev.update_module(0, harness.t, [3.7] * 3, [25.0, 25.0], 10_000)

@@ -56,6 +56,8 @@ def module_ids(value: object, modules: int, where: str) -> list[int]:
         wanted = [int(str(item).strip()) for item in items if str(item).strip()]
     except ValueError:
         raise ValueError(f"{where}: parameter modules must list module ids, e.g. \"0, 1\"; got {value!r}") from None
+    if len(set(wanted)) != len(wanted):
+        raise ValueError(f"{where}: parameter modules lists a module twice: {value!r}")
     outside = [m for m in wanted if not 0 <= m < modules]
     if outside:
         raise ValueError(f"{where}: modules {outside} are not in the pack (0..{modules - 1})")

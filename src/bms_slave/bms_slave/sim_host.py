@@ -112,7 +112,11 @@ class CurrentSensorNode(BmsLifecycleNode):
     def sample(self) -> None:
         if not self.active:
             return
-        reading = self.backend.read()
+        try:
+            reading = self.backend.read()
+        except Exception as exc:  # noqa: BLE001 - a driver fault (CAN timeout, OSError) skips a sample
+            self.get_logger().error(f"current sensor not answering: {exc}", throttle_duration_sec=5.0)
+            return
         msg = PackMeasurement(
             sequence=self.sequence, current_a=reading.current_a, pack_voltage_v=reading.pack_voltage_v,
             dc_link_voltage_v=reading.dc_link_voltage_v,

@@ -4,8 +4,8 @@ The lockstep replay waits, at every clock step, until the fresh nodes' readers h
 the inputs (``wait_for_all_acked``). With the project's profile (config/dds/fastdds.xml: 100 ms
 writer heartbeat) and Fast DDS's default 5 ms reader response delay, that wait took about 45 ms
 per step, most of the replay's time. The replay profile is the same file with a 2 ms heartbeat on
-the writers and no reader response delay: about 13 ms per step, 4.6 times faster, with the same
-outputs (the ack still gates every /clock). It is built from the profile in use, so transports and
+the writers and no reader response delay: about 1 ms, with the same outputs (the ack still
+gates every step). It is built from the profile in use, so transports and
 buffers stay whatever the user configured.
 """
 
@@ -21,41 +21,48 @@ HEARTBEAT_NS = 2_000_000
 ENV = "FASTRTPS_DEFAULT_PROFILES_FILE"
 
 
-def _q(tag: str) -> str:
-    return f"{{{NS}}}{tag}"
+def _q(tag: str, ns: str = NS) -> str:
+    return f"{{{ns}}}{tag}" if ns else tag
 
 
-def _duration(parent: ET.Element, tag: str, nanosec: int) -> None:
-    times = parent.find(_q("times"))
+def _duration(parent: ET.Element, tag: str, nanosec: int, ns: str) -> None:
+    times = parent.find(_q("times", ns))
     if times is None:
-        times = ET.SubElement(parent, _q("times"))
-    element = times.find(_q(tag))
+        times = ET.SubElement(parent, _q("times", ns))
+    element = times.find(_q(tag, ns))
     if element is not None:
         times.remove(element)
-    element = ET.SubElement(times, _q(tag))
-    ET.SubElement(element, _q("sec")).text = "0"
-    ET.SubElement(element, _q("nanosec")).text = str(nanosec)
+    element = ET.SubElement(times, _q(tag, ns))
+    ET.SubElement(element, _q("sec", ns)).text = "0"
+    ET.SubElement(element, _q("nanosec", ns)).text = str(nanosec)
 
 
-def _default(profiles: ET.Element, kind: str, name: str) -> ET.Element:
-    for element in profiles.findall(_q(kind)):
+def _default(profiles: ET.Element, kind: str, name: str, ns: str) -> ET.Element:
+    for element in profiles.findall(_q(kind, ns)):
         if element.get("is_default_profile") == "true":
             return element
-    return ET.SubElement(profiles, _q(kind), {"profile_name": name, "is_default_profile": "true"})
+    return ET.SubElement(profiles, _q(kind, ns), {"profile_name": name, "is_default_profile": "true"})
 
 
 def replay_profile(base: Path | None) -> str:
-    """The XML text of ``base`` (or of an empty profile set) with fast acknowledgements."""
+    """The XML text of ``base`` (or of an empty profile set) with fast acknowledgements. Fast DDS
+    accepts a ``<dds><profiles>`` or a bare ``<profiles>`` root, with or without the namespace;
+    the result keeps the file's form."""
     ET.register_namespace("", NS)
     if base is not None and base.is_file():
         root = ET.parse(base).getroot()
     else:
         root = ET.Element(_q("dds"))
-    profiles = root.find(_q("profiles"))
-    if profiles is None:
-        profiles = ET.SubElement(root, _q("profiles"))
-    _duration(_default(profiles, "data_writer", "bms_replay_writer"), "heartbeatPeriod", HEARTBEAT_NS)
-    _duration(_default(profiles, "data_reader", "bms_replay_reader"), "heartbeatResponseDelay", 0)
+    ns = root.tag[1:].split("}")[0] if root.tag.startswith("{") else ""
+    local = root.tag.split("}")[-1]
+    if local == "profiles":
+        profiles = root
+    else:
+        profiles = root.find(_q("profiles", ns))
+        if profiles is None:
+            profiles = ET.SubElement(root, _q("profiles", ns))
+    _duration(_default(profiles, "data_writer", "bms_replay_writer", ns), "heartbeatPeriod", HEARTBEAT_NS, ns)
+    _duration(_default(profiles, "data_reader", "bms_replay_reader", ns), "heartbeatResponseDelay", 0, ns)
     return ET.tostring(root, encoding="unicode")
 
 

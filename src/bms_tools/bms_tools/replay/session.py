@@ -73,13 +73,29 @@ class ReplaySession:
                  log_dir: Path, domain_id: int) -> None:
         self.log_dir = log_dir
         self.given = {"estimator": sorted(estimator_params), "safety_supervisor": sorted(supervisor_params)}
-        # The classic executor: its timers are evaluated in the wait set right after the /clock
-        # message that makes them due, so no tick is skipped or stamped late.
         # Fast acknowledgements for the lockstep (dds_profile.py), for the fresh nodes and for this
         # process's participant (Fast DDS reads the file when its first participant is created).
         profile = str(write_replay_profile(log_dir))
         self._profile_before = os.environ.get(ENV)
         os.environ[ENV] = profile
+        try:
+            self._start(pack, estimator_params, supervisor_params, log_dir, domain_id, profile)
+        except BaseException:
+            for process in getattr(self, "processes", []):
+                process.stop()
+            self._restore_profile()
+            raise
+
+    def _restore_profile(self) -> None:
+        if self._profile_before is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = self._profile_before
+
+    def _start(self, pack: str, estimator_params: dict[str, str], supervisor_params: dict[str, str],
+               log_dir: Path, domain_id: int, profile: str) -> None:
+        # The classic executor: its timers are evaluated in the wait set right after the /clock
+        # message that makes them due, so no tick is skipped or stamped late.
         env = {"ROS_DOMAIN_ID": str(domain_id), "BMS_EXECUTOR": "single", ENV: profile}
         self.state_dir = tempfile.mkdtemp(prefix="bms-replay-estimator-")
         common = {"pack": pack, "use_sim_time": "true"}
@@ -222,10 +238,7 @@ class ReplaySession:
         self._alive()
 
     def close(self) -> None:
-        if self._profile_before is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = self._profile_before
+        self._restore_profile()
         for process in self.processes:
             process.stop()
         self._running = False
