@@ -440,12 +440,15 @@ def test_latched_fault_survives_sigkill_of_the_supervisor(system):
         in_state(system, PackState.STATE_ERROR)
         system.procs["supervisor"].kill()
         assert not system.procs["supervisor"].alive()
-        count = len(system.snapshot(topics.SAFETY_STATUS.name))
+        statuses = system.snapshot(topics.SAFETY_STATUS.name)
+        count, last_sequence = len(statuses), statuses[-1].sequence
         system.procs["supervisor"] = start_node(system.tmp, "bms_safety", "supervisor",
                                                 *supervisor_args(system.tmp, system.pack), log="supervisor_respawn")
-        # The respawned process counts its sequence from 0 again; its first statuses must carry the latch.
+        # The respawned process counts its sequence from 0 again, so its statuses are those below
+        # the killed one's last (however many it published before this test's reader matched it:
+        # the status is latched with depth 1). Every one of them must carry the latch.
         first = wait_for(lambda: next((s for s in system.snapshot(topics.SAFETY_STATUS.name)[count:]
-                                       if s.sequence < 20), None), 60, "the respawned supervisor's status")
+                                       if s.sequence < last_sequence), None), 60, "the respawned supervisor's status")
         latched = matching(first, "HVIL_OPEN", SafetyStatus.LEVEL_FAULT, -1, -1)
         assert latched is not None and latched.latched, first
         assert first.level == SafetyStatus.LEVEL_FAULT and not first.contactors_allowed

@@ -62,5 +62,7 @@ def samples_to_use(fresh: np.ndarray, sample_stamps_s: np.ndarray, newest_curren
     than ``wait_s`` for it. Cell and pack measurements arrive on separate topics in no fixed
     order; a sample taken just after a current step, used before the current sample of that
     instant arrives, would be explained with the current from before the step."""
-    covered = sample_stamps_s <= newest_current_s
+    # Not ahead of the node's own clock either: a sample can arrive before the /clock message
+    # that reaches its stamp (both queued), and must then wait for the tick at its time.
+    covered = (sample_stamps_s <= newest_current_s) & (sample_stamps_s <= now_s)
     return fresh & (covered | (now_s - sample_stamps_s > wait_s))

@@ -203,12 +203,18 @@ class EstimatorNode(BmsLifecycleNode):
         self.last_step_s = now_s
         cells = self.pack.cells_per_module
         rounds = self.usable_rounds(now_s)
-        # One filter step per round (normally one): the period is shared out among them.
-        for use, stamps_s, voltage_v, temperature_degc in rounds:
+        # One filter step per round (normally one). After a stall (ticks skipped, samples queued)
+        # each earlier round stands for one period, as the ticks it replaces would have, and the
+        # last one takes the rest; a burst shorter than that shares the time out evenly.
+        n = len(rounds)
+        steps_s = [self.period_s] * (n - 1) + [dt_s - (n - 1) * self.period_s]
+        if steps_s[-1] <= 0:
+            steps_s = [dt_s / n] * n
+        for (use, stamps_s, voltage_v, temperature_degc), step_s in zip(rounds, steps_s, strict=True):
             # Modules without a sample in this round predict with the newest current.
             at_s = np.where(use, stamps_s, now_s)
             current_a = np.repeat(self.current.at(at_s, max_extrapolation_s=2 * self.period_s), cells)
-            self.estimator.step(voltage_v.ravel(), current_a, dt_s / len(rounds), temperature_degc.ravel())
+            self.estimator.step(voltage_v.ravel(), current_a, step_s, temperature_degc.ravel())
         stamp = self.get_clock().now().to_msg()
         if self.estimator.awaiting_first_soc and now_s - self.first_tick_s < self.first_soc_wait_s:
             # Some cell's SOC is still the prior, not an estimate: no CellStates, and power

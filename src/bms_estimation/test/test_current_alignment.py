@@ -50,3 +50,9 @@ def test_a_sample_whose_current_never_comes_is_used_after_the_wait() -> None:
     fresh, stamps_s = np.array([True]), np.array([5.0])
     assert not samples_to_use(fresh, stamps_s, -np.inf, now_s=5.2, wait_s=0.3)[0]
     assert samples_to_use(fresh, stamps_s, -np.inf, now_s=5.4, wait_s=0.3)[0]
+
+
+def test_a_sample_ahead_of_the_clock_waits_for_its_tick() -> None:
+    fresh, stamps_s = np.array([True]), np.array([2.05])
+    assert not samples_to_use(fresh, stamps_s, newest_current_s=2.1, now_s=2.0, wait_s=0.3)[0]
+    assert samples_to_use(fresh, stamps_s, newest_current_s=2.1, now_s=2.1, wait_s=0.3)[0]
