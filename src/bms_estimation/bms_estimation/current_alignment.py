@@ -56,13 +56,15 @@ class CurrentHistory:
 
 
 def samples_to_use(fresh: np.ndarray, sample_stamps_s: np.ndarray, newest_current_s: float, now_s: float,
-                   wait_s: float) -> np.ndarray:
+                   wait_s: float, min_age_s: float = 0.0) -> np.ndarray:
     """Which modules' new samples a step may use now: those whose current is known at their
     instant (a current sample stamped at or after it has arrived), or that have waited longer
-    than ``wait_s`` for it. Cell and pack measurements arrive on separate topics in no fixed
+    than ``wait_s`` for it, and are at least ``min_age_s`` old. Cell and pack measurements arrive
+    on separate topics in no fixed
     order; a sample taken just after a current step, used before the current sample of that
     instant arrives, would be explained with the current from before the step."""
-    # Not ahead of the node's own clock either: a sample can arrive before the /clock message
-    # that reaches its stamp (both queued), and must then wait for the tick at its time.
-    covered = (sample_stamps_s <= newest_current_s) & (sample_stamps_s <= now_s)
+    # And at least ``min_age_s`` old on the node's own clock: whether a sample taken at a tick
+    # arrives before or after that tick is a race; the estimator uses it at the next tick
+    # either way (min_age_s half a period), so the outcome does not depend on delivery time.
+    covered = (sample_stamps_s <= newest_current_s) & (sample_stamps_s <= now_s - min_age_s)
     return fresh & (covered | (now_s - sample_stamps_s > wait_s))

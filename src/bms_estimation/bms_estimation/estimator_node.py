@@ -40,7 +40,7 @@ from bms_common.lifecycle import (
     take_pending,
 )
 from bms_common.pack_config import ConfigError, load_pack_config
-from bms_common.stamps import to_seconds
+from bms_common.stamps import to_seconds, to_stamp
 from bms_estimation.current_alignment import CurrentHistory, samples_to_use
 from bms_estimation.estimator import Estimator, tunable_fields
 from bms_estimation.sop import SopLimits
@@ -193,7 +193,9 @@ class EstimatorNode(BmsLifecycleNode):
         # Everything received up to now counts, however the executor interleaved it with the tick.
         take_pending(self.pack_sub, self.on_pack)
         take_pending(self.cells_sub, self.on_cells)
-        now_s = self.now_s()
+        # The step's time is the latest point of the node's period grid: a tick that runs late
+        # (a busy process) computes what it would have on time, with the samples due by then.
+        now_s = math.floor(self.now_s() / self.period_s + 1e-6) * self.period_s
         if math.isnan(self.last_step_s):
             self.last_step_s = self.first_tick_s = now_s
             return
@@ -215,7 +217,7 @@ class EstimatorNode(BmsLifecycleNode):
             at_s = np.where(use, stamps_s, now_s)
             current_a = np.repeat(self.current.at(at_s, max_extrapolation_s=2 * self.period_s), cells)
             self.estimator.step(voltage_v.ravel(), current_a, step_s, temperature_degc.ravel())
-        stamp = self.get_clock().now().to_msg()
+        stamp = to_stamp(now_s)
         if self.estimator.awaiting_first_soc and now_s - self.first_tick_s < self.first_soc_wait_s:
             # Some cell's SOC is still the prior, not an estimate: no CellStates, and power
             # limits of zero (nothing is known to be safe yet), published so that listeners
@@ -252,7 +254,7 @@ class EstimatorNode(BmsLifecycleNode):
                 queue.popleft()
             stamps_s = np.array([sample[0] for sample in queue])
             ok = samples_to_use(np.ones(len(queue), dtype=bool), stamps_s, newest_current_s, now_s,
-                                self.current_wait_s)
+                                self.current_wait_s, min_age_s=self.period_s / 2)
             # Stamps increase along a queue, so the usable samples are its first ones.
             usable.append(int(np.argmin(ok)) if not ok.all() else len(queue))
         count = max(max(usable, default=0), 1)

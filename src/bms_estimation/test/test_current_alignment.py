@@ -56,3 +56,10 @@ def test_a_sample_ahead_of_the_clock_waits_for_its_tick() -> None:
     fresh, stamps_s = np.array([True]), np.array([2.05])
     assert not samples_to_use(fresh, stamps_s, newest_current_s=2.1, now_s=2.0, wait_s=0.3)[0]
     assert samples_to_use(fresh, stamps_s, newest_current_s=2.1, now_s=2.1, wait_s=0.3)[0]
+
+
+def test_a_sample_taken_at_a_tick_is_used_at_the_next_one_whatever_its_arrival() -> None:
+    fresh, stamps_s = np.array([True, True]), np.array([2.0, 1.98])  # module 0 at the tick, 1 skewed
+    at_its_tick = samples_to_use(fresh, stamps_s, newest_current_s=2.0, now_s=2.0, wait_s=1.0, min_age_s=0.05)
+    np.testing.assert_array_equal(at_its_tick, [False, False])
+    assert samples_to_use(fresh, stamps_s, newest_current_s=2.0, now_s=2.1, wait_s=1.0, min_age_s=0.05).all()
