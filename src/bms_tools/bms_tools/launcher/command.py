@@ -61,12 +61,13 @@ def resolve_file(name: str) -> Path:
     raise FileNotFoundError(f"no launch file '{name}' (looked at {name}, {looked})")
 
 
-def parse_arguments(items: list[str]) -> dict[str, str]:
+def parse_arguments(items: list[str], what: str = "launch arguments") -> dict[str, str]:
+    """``name:=value`` items as a dict (also the replay's parameter options)."""
     arguments: dict[str, str] = {}
     for item in items:
         name, sep, value = item.partition(":=")
         if not sep or not name:
-            raise ValueError(f"launch arguments are name:=value, got {item!r}")
+            raise ValueError(f"{what} are name:=value, got {item!r}")
         arguments[name] = value
     return arguments
 

@@ -11,27 +11,18 @@ from pathlib import Path
 EXIT_PASS, EXIT_DIVERGED, EXIT_ERROR = 0, 1, 2
 
 
-def _assignments(values: list[str], option: str) -> dict[str, str]:
-    out = {}
-    for value in values:
-        name, sep, setting = value.partition(":=")
-        if not sep or not name:
-            raise ValueError(f"{option} {value!r}: expected name:=value")
-        out[name] = setting
-    return out
-
-
 def _run(args: argparse.Namespace) -> int:
     from bms_common.testing import claim_domain_id
     from bms_tools.bags.progress import Progress
     from bms_tools.bags.reading import BagError
+    from bms_tools.launcher.command import parse_arguments
     from bms_tools.replay.compare import compare, format_report
     from bms_tools.replay.feed import read_feed
     from bms_tools.replay.session import ReplaySession
 
     try:
-        estimator_params = _assignments(args.estimator_param, "--estimator-param")
-        supervisor_params = _assignments(args.supervisor_param, "--supervisor-param")
+        estimator_params = parse_arguments(args.estimator_param, "--estimator-param values")
+        supervisor_params = parse_arguments(args.supervisor_param, "--supervisor-param values")
         feed = read_feed(args.bag, args.clock_step)
     except (ValueError, BagError) as error:
         print(f"bms replay-check: {error}")
