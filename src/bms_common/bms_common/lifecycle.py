@@ -43,6 +43,9 @@ class BmsLifecycleNode(LifecycleNode):
     def __init__(self, node_name: str, identity: Identity, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         self.announcer = ComponentAnnouncer(self, identity)
+        # Set as soon as the process is asked to end (SIGINT / SIGTERM, or its stop event): inputs
+        # that stop from then on stop because the system is going down, not because of a fault.
+        self.stopping = False
         self.autostart = bool(declare(self, "autostart", False))
 
     def before_exit(self) -> None:
@@ -96,9 +99,14 @@ def spin(nodes: Sequence[Node], executor: Executor | None = None,
          stop: threading.Event | None = None) -> None:
     """Spin ``nodes`` until SIGINT / SIGTERM (or ``stop`` is set), then destroy them."""
     stop = stop or threading.Event()
+
+    def request_stop(*_: object) -> None:
+        _mark_stopping(nodes)
+        stop.set()
+
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, request_stop)
     executor = executor or make_executor()
     for node in nodes:
         executor.add_node(node)
@@ -115,6 +123,7 @@ def spin(nodes: Sequence[Node], executor: Executor | None = None,
                     nodes[0].get_logger().error(
                         f"callback failed ({failures} so far), node keeps running:\n{traceback.format_exc()}")
     finally:
+        _mark_stopping(nodes)
         for node in nodes:
             # BmsLifecycleNode's hook, or any node's that defines one (the recorder's).
             before_exit = getattr(node, "before_exit", None)
@@ -126,6 +135,12 @@ def spin(nodes: Sequence[Node], executor: Executor | None = None,
             executor.remove_node(node)
             node.destroy_node()
         executor.shutdown()
+
+
+def _mark_stopping(nodes: Sequence[Node]) -> None:
+    for node in nodes:
+        if isinstance(node, BmsLifecycleNode):
+            node.stopping = True
 
 
 def run_main(factory: Callable[[], Sequence[Node] | Node], args: list[str] | None = None,

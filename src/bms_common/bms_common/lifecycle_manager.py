@@ -8,19 +8,26 @@ Parameters
   autostart (bool, true)        configure and activate at start
   service_wait_timeout_s (30)   how long to wait for a node's lifecycle services to appear
   transition_timeout_s (10)     how long one transition may take
+  shutdown_timeout_s (2)        how long the orderly shutdown after SIGINT / SIGTERM may take in all
 
 Bring-up configures every node, then activates them in order. When a node fails a transition
 (its callback returns FAILURE or ERROR, raises, or does not answer in time) the manager stops:
 it deactivates and cleans up what it had brought up, in reverse, publishes ``failed: ...`` on
 ``~/status`` (latched) and exits with code 1, so a launch file marking it required stops too.
-On SIGINT / SIGTERM it deactivates and cleans up everything in reverse order, then exits 0.
+On SIGINT / SIGTERM it publishes ``shutting down``, deactivates and cleans up everything in
+reverse order, then exits 0. That shutdown is bounded: ``ros2 launch`` sends SIGINT to every
+process at once, so a node may already be exiting and never answer. A node whose services
+disappear is skipped at once, and what is left when ``shutdown_timeout_s`` has passed (or at a
+second signal) is left to end on its own SIGINT; every node persists its state when it ends.
 """
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 import threading
+import time
 
 import rclpy
 from lifecycle_msgs.msg import State, Transition
@@ -37,6 +44,8 @@ from bms_common.lifecycle import declare
 from bms_common.pack_config import load_pack_config
 from bms_interfaces.msg import ComponentInfo
 
+# While a managed node does not answer, say so this often (seconds).
+WAIT_REPORT_PERIOD_S = 3.0
 _LABELS = {
     Transition.TRANSITION_CONFIGURE: "configure",
     Transition.TRANSITION_ACTIVATE: "activate",
@@ -64,15 +73,19 @@ class TransitionFailed(RuntimeError):
 
 
 class LifecycleManager(Node):
-    def __init__(self, stop: threading.Event | None = None, **kwargs) -> None:
+    def __init__(self, stop: threading.Event | None = None, abort: threading.Event | None = None,
+                 **kwargs) -> None:
         super().__init__("lifecycle_manager", **kwargs)
         self.stop = stop or threading.Event()
+        self.abort = abort or threading.Event()  # a second signal: give up the orderly shutdown
+        self._deadline = math.inf  # monotonic time by which the current shutdown must be over
         names = self.declare_parameter("node_names", [""]).value
         pack = str(declare(self, "pack", ""))
         self.node_names = expand_node_names([n for n in (names or []) if n], pack)
         self.autostart = bool(declare(self, "autostart", True))
         self.service_wait_timeout_s = float(declare(self, "service_wait_timeout_s", 30.0))
         self.transition_timeout_s = float(declare(self, "transition_timeout_s", 10.0))
+        self.shutdown_timeout_s = float(declare(self, "shutdown_timeout_s", 2.0))
         self.announcer = ComponentAnnouncer(
             self, Identity(kind=ComponentInfo.KIND_TOOL, implementation="bms_common.lifecycle_manager")
         )
@@ -90,15 +103,24 @@ class LifecycleManager(Node):
         ns = self.get_namespace().rstrip("/")
         return f"{ns}/{name}"
 
-    def _status(self, text: str) -> None:
+    def _status(self, text: str, ack_timeout_s: float = 5.0) -> None:
         self._status_pub.publish(String(data=text))
         # The manager may exit right after a status: let reliable readers have it first.
-        self._status_pub.wait_for_all_acked(Duration(seconds=5.0))
+        self._status_pub.wait_for_all_acked(Duration(seconds=ack_timeout_s))
         self.get_logger().info(text)
 
+    def _out_of_time(self) -> bool:
+        return self.abort.is_set() or time.monotonic() >= self._deadline
+
     def _call(self, client, request, timeout_s: float):
+        """The response, or None after ``timeout_s``, when the service goes away (its process is
+        exiting) or when the shutdown runs out of time."""
         future = client.call_async(request)
-        self._executor.spin_until_future_complete(future, timeout_sec=timeout_s)
+        deadline = min(time.monotonic() + timeout_s, self._deadline)
+        while not future.done() and client.service_is_ready() and not self._out_of_time():
+            self._executor.spin_once(timeout_sec=max(0.0, min(0.05, deadline - time.monotonic())))
+            if time.monotonic() >= deadline:
+                break
         if not future.done():
             client.remove_pending_request(future)
             return None
@@ -113,17 +135,29 @@ class LifecycleManager(Node):
             )
         change, get = self._lifecycle_clients[name]
         waited = 0.0
+        next_report_s = WAIT_REPORT_PERIOD_S
         while not (change.service_is_ready() and get.service_is_ready()):
-            if self.stop.is_set():
+            if self.stop.is_set() or self._out_of_time():
                 raise TransitionFailed(f"{name}: interrupted while waiting for its lifecycle services")
             if waited >= self.service_wait_timeout_s:
                 raise TransitionFailed(
                     f"{self._resolve(name)}: lifecycle services not available after "
                     f"{self.service_wait_timeout_s:g} s (is the node running and a lifecycle node?)"
                 )
+            if waited >= next_report_s:
+                next_report_s += WAIT_REPORT_PERIOD_S
+                self._report_waiting(name, waited)
             self._executor.spin_once(timeout_sec=0.1)
             waited += 0.1
         return change, get
+
+    def _report_waiting(self, name: str, waited_s: float) -> None:
+        """Say which node holds bring-up up, on the log and ``~/status`` (the plant repeats it)."""
+        text = (f"waiting for {self._resolve(name)}: no lifecycle services after {waited_s:.0f} s of "
+                f"{self.service_wait_timeout_s:g} s (is the node running, in any process or host, "
+                "on this ROS_DOMAIN_ID?)")
+        self._status_pub.publish(String(data=text))
+        self.get_logger().warning(text)
 
     def state_of(self, name: str) -> int:
         _, get = self._clients_for(name)
@@ -156,14 +190,23 @@ class LifecycleManager(Node):
                 self.active.append(name)
         except TransitionFailed as exc:
             self.get_logger().error(f"bring-up stopped: {exc}")
-            self.shut_down(final_status=None)
-            self._status(f"failed: {exc}")
+            # Undo without a time limit, unless a signal asked the process to end.
+            budget_s = None if self.stop.is_set() else math.inf
+            self.stop = threading.Event()  # the undo's own service waits must not be interrupted
+            self.shut_down(final_status=None, budget_s=budget_s)
+            self._status(f"failed: {exc}", ack_timeout_s=self._ack_timeout_s())
             return False
         self._status("active")
         return True
 
-    def shut_down(self, final_status: str | None = "shut down") -> None:
-        """Deactivate then clean up, both in reverse order; keep going past a failing node."""
+    def shut_down(self, final_status: str | None = "shut down", budget_s: float | None = None) -> None:
+        """Deactivate then clean up, both in reverse order, within ``budget_s`` (default
+        ``shutdown_timeout_s``); keep going past a failing node."""
+        budget_s = self.shutdown_timeout_s if budget_s is None else budget_s
+        self._deadline = time.monotonic() + budget_s
+        # Nodes that watch this status (the safety supervisor) now know that inputs stopping
+        # from here on is the system going down, not a fault.
+        self._status("shutting down", ack_timeout_s=self._ack_timeout_s())
         # A node that died must not hold up the others' orderly shutdown for long.
         self.service_wait_timeout_s = min(self.service_wait_timeout_s, 2.0)
         # Nodes whose process already ended (often several at once, hosted together) are
@@ -177,6 +220,11 @@ class LifecycleManager(Node):
         for transition_id, group in ((Transition.TRANSITION_DEACTIVATE, self.active),
                                      (Transition.TRANSITION_CLEANUP, self.configured)):
             for name in reversed(list(group)):
+                if name not in unreachable and self._out_of_time():
+                    why = "a second signal" if self.abort.is_set() else f"shutdown_timeout_s {budget_s:g} s passed"
+                    self.get_logger().warning(f"{self._resolve(name)}: '{_LABELS[transition_id]}' skipped ({why}); "
+                                              "it ends on its own signal")
+                    unreachable.add(name)
                 if name not in unreachable:
                     try:
                         self.transition(name, transition_id)
@@ -185,7 +233,12 @@ class LifecycleManager(Node):
                         unreachable.add(name)  # gone (its process ended): skip its later transitions
                 group.remove(name)
         if final_status:
-            self._status(final_status)
+            self._status(final_status, ack_timeout_s=self._ack_timeout_s())
+
+    def _ack_timeout_s(self) -> float:
+        """How long a status may wait for its readers while shutting down: what is left of the
+        shutdown's time, at most 0.5 s."""
+        return max(0.05, min(0.5, self._deadline - time.monotonic()))
 
     def run(self) -> int:
         if not self.node_names:
@@ -195,7 +248,8 @@ class LifecycleManager(Node):
             return 1
         while not self.stop.is_set() and rclpy.ok():
             self._executor.spin_once(timeout_sec=0.1)
-        # The stop flag must not abort the orderly shutdown's own service calls.
+        # The stop flag must not abort the orderly shutdown's own service calls (a second signal
+        # sets abort, which does).
         self.stop = threading.Event()
         self.shut_down()
         return 0
@@ -203,10 +257,14 @@ class LifecycleManager(Node):
 
 def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
+    stop, abort = threading.Event(), threading.Event()
+
+    def on_signal(*_: object) -> None:
+        (abort if stop.is_set() else stop).set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    manager = LifecycleManager(stop)
+        signal.signal(sig, on_signal)
+    manager = LifecycleManager(stop, abort)
     try:
         code = manager.run()
     finally:

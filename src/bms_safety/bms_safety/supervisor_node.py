@@ -4,8 +4,15 @@ It needs only measurements, never waits on another node, and keeps evaluating wh
 node dies (a silent node becomes a stale-data fault). Every subscription only stores data; the
 20 Hz timer evaluates and publishes SafetyStatus, which is also the supervisor's heartbeat.
 
+A shutdown raises no fault: once its own process is asked to end, or the lifecycle manager
+announces ``shutting down`` (it is deactivating the nodes whose data the supervisor checks), the
+supervisor stops evaluating and publishing, so inputs that stop for that reason latch and persist
+nothing; the contactor node opens when the heartbeat stops, the safe state. It evaluates again
+when the manager reports ``bringing up ...`` or ``active``.
+
 Parameters: pack (demo), limits ("" = the pack's table), state_dir ("" = $BMS_STATE_DIR or
-./state; "none" keeps nothing on disk), rate_hz (20), diagnostics_period_s (1), autostart.
+./state; "none" keeps nothing on disk), rate_hz (20), diagnostics_period_s (1), lifecycle_manager
+("lifecycle_manager": the manager whose ``~/status`` announces a shutdown; "" = none), autostart.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from std_msgs.msg import String
 
 from bms_common import topics
 from bms_common.component_info import Identity
@@ -64,6 +72,10 @@ class SupervisorNode(BmsLifecycleNode):
         self.state_dir = state_dir_from(str(declare(self, "state_dir", "")))
         self.rate_hz = float(declare(self, "rate_hz", 20.0))
         self.diagnostics_period_s = float(declare(self, "diagnostics_period_s", 1.0))
+        manager = str(declare(self, "lifecycle_manager", "lifecycle_manager"))
+        self.system_stopping = False
+        if manager:
+            self.create_subscription(String, f"{manager}/status", self.on_manager_status, topics.LATCHED)
         self.supervisor: SafetySupervisor | None = None
         self.sequence = 0
         self.last_result: EvaluationResult | None = None
@@ -152,6 +164,13 @@ class SupervisorNode(BmsLifecycleNode):
         self.estimator_wall_s = time.monotonic()
         self.supervisor.update_estimator(to_seconds(msg.header.stamp), received_s=self.now_s())
 
+    def on_manager_status(self, msg: String) -> None:
+        if msg.data == "shutting down" and not self.system_stopping:
+            self.get_logger().info("the lifecycle manager is shutting the system down: evaluation stops")
+            self.system_stopping = True
+        elif msg.data == "active" or msg.data.startswith("bringing up"):
+            self.system_stopping = False
+
     def on_reset(self, request: ResetFaults.Request, response: ResetFaults.Response) -> ResetFaults.Response:
         result = self.supervisor.reset(self.now_s())
         response.success, response.reason = result.success, result.reason
@@ -161,6 +180,8 @@ class SupervisorNode(BmsLifecycleNode):
 
     # -- outputs ------------------------------------------------------------------------------
     def tick(self) -> None:
+        if self.stopping or self.system_stopping:
+            return  # inputs stop because the system goes down: nothing to raise or persist
         # Evaluate on everything received so far: a sample that arrived together with the clock
         # tick is not left queued behind this timer (bms_common.lifecycle.take_pending).
         for subscription in self._inputs:

@@ -1,0 +1,85 @@
+"""Start the simulated system with `bms launch`, stop it, and check what a restart would see.
+
+Shared by test/test_shutdown.py (a few cycles) and bench/start_stop.py (many). Two ways to stop:
+``ordered`` is Ctrl-C to `bms launch` (lifecycle manager first); ``all_at_once`` sends SIGINT
+to every process of the launch at the same moment, as `ros2 launch` does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bms_common.testing import NodeProcess, wait_for
+from bms_safety.persistence import load_state, state_file
+
+STARTED = re.compile(r"\[launch\] (\S+): started, pid (\d+)")
+
+
+@dataclass
+class Stopped:
+    """What one stop did: seconds from SIGINT to exit per process label, the launcher's exit
+    code, and what the state directory holds afterwards."""
+
+    exit_s: dict[str, float] = field(default_factory=dict)
+    launch_code: int | None = None
+    latched: list[str] = field(default_factory=list)
+    logged: list[str] = field(default_factory=list)
+    persisted_after_stop: list[str] = field(default_factory=list)
+
+
+def bms() -> str:
+    return shutil.which("bms") or f"{sys.prefix}/bin/bms"
+
+
+def start(state_dir: Path, log_path: Path, *arguments: str) -> NodeProcess:
+    """`bms launch sim` at speed 5 without a recorder; returns once the master is in DRIVE."""
+    launch = NodeProcess([bms(), "launch", "sim", "speed:=5", "record:=false", f"state_dir:={state_dir}",
+                          *arguments], log_path)
+    wait_for(lambda: "-> DRIVE" in launch.output() or not launch.alive(), 120,
+             f"the master to reach DRIVE; log {log_path}")
+    assert launch.alive(), f"bms launch ended during start-up:\n{launch.output()[-3000:]}"
+    return launch
+
+
+def process_ids(launch: NodeProcess) -> dict[str, int]:
+    return {label: int(pid) for label, pid in STARTED.findall(launch.output())}
+
+
+def running(pid: int) -> bool:
+    """True until the process has ended (a zombie its parent has not reaped yet has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def stop(launch: NodeProcess, state_dir: Path, all_at_once: bool, timeout_s: float = 30.0) -> Stopped:
+    pids = process_ids(launch)
+    stopped = Stopped()
+    sent = time.time()
+    targets = pids.values() if all_at_once else [launch.pid]
+    for pid in targets:
+        os.kill(pid, signal.SIGINT)
+    started = time.monotonic()
+    left = dict(pids)
+    while left and time.monotonic() - started < timeout_s:
+        for label, pid in list(left.items()):
+            if not running(pid):
+                stopped.exit_s[label] = time.monotonic() - started
+                del left[label]
+        time.sleep(0.01)
+    stopped.launch_code = launch.stop(timeout_s=timeout_s)
+    state, problem = load_state(state_file(state_dir))
+    assert problem is None, problem
+    stopped.latched = [record.code for record in state.latched]
+    stopped.logged = sorted({entry.code for entry in state.log.values()})
+    stopped.persisted_after_stop = sorted(path.name for path in state_dir.iterdir() if path.stat().st_mtime >= sent)
+    return stopped
