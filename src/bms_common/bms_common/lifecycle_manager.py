@@ -46,6 +46,8 @@ from bms_interfaces.msg import ComponentInfo
 
 # While a managed node does not answer, say so this often (seconds).
 WAIT_REPORT_PERIOD_S = 3.0
+# While a managed node does not answer, say so this often (seconds).
+WAIT_REPORT_PERIOD_S = 3.0
 _LABELS = {
     Transition.TRANSITION_CONFIGURE: "configure",
     Transition.TRANSITION_ACTIVATE: "activate",
@@ -136,6 +138,7 @@ class LifecycleManager(Node):
         change, get = self._lifecycle_clients[name]
         waited = 0.0
         next_report_s = WAIT_REPORT_PERIOD_S
+        next_report_s = WAIT_REPORT_PERIOD_S
         while not (change.service_is_ready() and get.service_is_ready()):
             if self.stop.is_set() or self._out_of_time():
                 raise TransitionFailed(f"{name}: interrupted while waiting for its lifecycle services")
@@ -147,9 +150,20 @@ class LifecycleManager(Node):
             if waited >= next_report_s:
                 next_report_s += WAIT_REPORT_PERIOD_S
                 self._report_waiting(name, waited)
+            if waited >= next_report_s:
+                next_report_s += WAIT_REPORT_PERIOD_S
+                self._report_waiting(name, waited)
             self._executor.spin_once(timeout_sec=0.1)
             waited += 0.1
         return change, get
+
+    def _report_waiting(self, name: str, waited_s: float) -> None:
+        """Say which node holds bring-up up, on the log and ``~/status`` (the plant repeats it)."""
+        text = (f"waiting for {self._resolve(name)}: no lifecycle services after {waited_s:.0f} s of "
+                f"{self.service_wait_timeout_s:g} s (is the node running, in any process or host, "
+                "on this ROS_DOMAIN_ID?)")
+        self._status_pub.publish(String(data=text))
+        self.get_logger().warning(text)
 
     def _report_waiting(self, name: str, waited_s: float) -> None:
         """Say which node holds bring-up up, on the log and ``~/status`` (the plant repeats it)."""

@@ -63,6 +63,22 @@ class PackConfig:
         return owner
 
 
+def parse_module_ids(value: object, modules: int, where: str) -> list[int]:
+    """A ``modules`` parameter as given ("0, 1", "[0, 1]", an integer list; "" = none listed),
+    checked against a pack of ``modules`` modules; ``where`` names the node and parameter."""
+    items = value if isinstance(value, list) else str(value).strip().strip("[]").split(",")
+    try:
+        wanted = [int(str(item).strip()) for item in items if str(item).strip()]
+    except ValueError:
+        raise ValueError(f"{where} must list module ids, e.g. \"0, 1\"; got {value!r}") from None
+    if len(set(wanted)) != len(wanted):
+        raise ValueError(f"{where} lists a module twice: {value!r}")
+    outside = [m for m in wanted if not 0 <= m < modules]
+    if outside:
+        raise ValueError(f"{where}: modules {outside} are not in the pack (0..{modules - 1})")
+    return wanted
+
+
 def config_dirs() -> list[Path]:
     """Where config/ trees are searched, most specific first."""
     dirs: list[Path] = []

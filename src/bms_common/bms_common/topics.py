@@ -78,6 +78,10 @@ CONTRACT_TOPICS: tuple[Topic, ...] = (
 SIM_CONTACTOR_COILS = "/sim/contactor_coils"  # ContactorCommand: coil outputs of the contactor driver
 SIM_CONTACTOR_FEEDBACK = "/sim/contactor_feedback"  # ContactorState: auxiliary contacts
 SIM_PACK_TRUTH = "/sim/pack_truth"  # PackMeasurement: true current and voltages
+# CellMeasurements: a module's AFE inputs (true cell voltages and sensor temperatures at its
+# sampling instant, bleed switches), for each module sim_host does not host
+SIM_CELL_TRUTH = "/sim/cell_truth"
+SIM_BLEED_SWITCHES = "/sim/bleed_switches"  # BalancingCommand: bleed switches of an outside simulated AFE
 
 # Services
 REQUEST_STATE = "request_state"  # master, bms_interfaces/srv/RequestState

@@ -4,14 +4,16 @@ physical slave board, each backed by a hardware driver (launch/boards.launch.xml
 Drivers are plug-ins: a package registers a factory under the entry point group
 ``bms_slave.afe_backends`` (``factory(pack, module_id) -> AfeBackend``) or
 ``bms_slave.pack_sensor_backends`` (``factory(pack) -> PackSensorBackend``), and the board
-selects it by name. No hardware driver ships yet; docs/simulation.md ("Hardware backends") says
-how to write one. A name that is not installed stops the process with an error that lists the
-installed ones.
+selects it by name. No hardware driver ships yet; docs/launch.md ("Prototype boards") says how
+to write one. A name that is not installed stops the process with an error that lists the
+installed ones. ``afe_backend:=sim`` is built in: simulated AFEs whose cells are in the plant of
+a ``sim_host`` that leaves these modules out (``external_modules``), linked over /sim
+(bms_slave.sim_link); run the board with ``use_sim_time:=true``.
 
 Parameters (read by a short-lived ``board`` node; every node of the process sees them):
   pack (demo)                 pack configuration name or path
   modules ("" = every module)  module ids this board carries, e.g. "0, 1"
-  afe_backend ("")            AFE driver name (required)
+  afe_backend ("")            AFE driver name (required); sim = the simulated AFE over /sim
   current_sensor_backend ("") pack sensor driver name; "" = this board has no current sensor
   sample_period_s (0.1)       sampling period of each module and of the current sensor
 """
@@ -25,12 +27,18 @@ from importlib import metadata
 from rclpy.node import Node
 
 from bms_common.lifecycle import declare, run_main
-from bms_common.pack_config import load_pack_config
+from bms_common.pack_config import PackConfig, load_pack_config, parse_module_ids
+from bms_slave.faults import FaultInjector
 from bms_slave.module_node import ModuleNode
-from bms_slave.sim_host import CurrentSensorNode
+from bms_slave.sim_afe import SimulatedAfe
+from bms_slave.sim_config import load_sim_config
+from bms_slave.sim_host import CurrentSensorNode, inject_fault_service
+from bms_slave.sim_link import SimTruthLink
 
 AFE_GROUP = "bms_slave.afe_backends"
 PACK_SENSOR_GROUP = "bms_slave.pack_sensor_backends"
+# Built in: simulated AFEs measuring the cells of sim_host's plant over /sim (docs/simulation.md).
+SIM_BACKEND = "sim"
 
 
 class BackendNotFound(LookupError):
@@ -49,21 +57,6 @@ def load_factory(group: str, name: str):
     raise BackendNotFound(f"no driver {name!r} in entry point group {group} (installed: {known})")
 
 
-def module_ids(value: object, modules: int, where: str) -> list[int]:
-    """``modules`` as given: "" (every module), "0, 1", "[0, 1]" or an integer list."""
-    items = value if isinstance(value, list) else str(value).strip().strip("[]").split(",")
-    try:
-        wanted = [int(str(item).strip()) for item in items if str(item).strip()]
-    except ValueError:
-        raise ValueError(f"{where}: parameter modules must list module ids, e.g. \"0, 1\"; got {value!r}") from None
-    if len(set(wanted)) != len(wanted):
-        raise ValueError(f"{where}: parameter modules lists a module twice: {value!r}")
-    outside = [m for m in wanted if not 0 <= m < modules]
-    if outside:
-        raise ValueError(f"{where}: modules {outside} are not in the pack (0..{modules - 1})")
-    return wanted or list(range(modules))
-
-
 def build(stop: threading.Event, cli_args: list[str] | None = None) -> list[Node]:
     # The parameters are read through a short-lived node: the process hosts only the module and
     # sensor nodes, so boards started without a launch-file name never collide.
@@ -76,21 +69,43 @@ def build(stop: threading.Event, cli_args: list[str] | None = None) -> list[Node
 
 def _build(board: Node, cli_args: list[str] | None) -> list[Node]:
     pack = load_pack_config(str(declare(board, "pack", "demo")))
-    wanted = module_ids(declare(board, "modules", ""), pack.modules, board.get_fully_qualified_name())
+    where = f"{board.get_fully_qualified_name()}: parameter modules"
+    listed = parse_module_ids(declare(board, "modules", ""), pack.modules, where)
     afe_name = str(declare(board, "afe_backend", ""))
+    if afe_name == SIM_BACKEND and not listed:
+        raise ValueError(f"{where} is required with afe_backend {SIM_BACKEND}: the modules sim_host leaves "
+                         "out (its external_modules), e.g. \"2\"")
+    wanted = listed or list(range(pack.modules))
     sensor_name = str(declare(board, "current_sensor_backend", ""))
     if not afe_name:
         raise ValueError(f"{board.get_fully_qualified_name()}: parameter afe_backend is required "
                          f"(installed AFE drivers: {', '.join(installed(AFE_GROUP)) or 'none'})")
-    afe_factory = load_factory(AFE_GROUP, afe_name)
     namespace = board.get_namespace()
-    nodes: list[Node] = []
-    for module_id in wanted:
-        backend = afe_factory(pack, module_id)
-        nodes.append(ModuleNode(module_id, backend, namespace=namespace, cli_args=cli_args))
+    if afe_name == SIM_BACKEND:
+        nodes = simulated_modules(pack, wanted, namespace, cli_args)
+    else:
+        afe_factory = load_factory(AFE_GROUP, afe_name)
+        nodes = [ModuleNode(m, afe_factory(pack, m), namespace=namespace, cli_args=cli_args) for m in wanted]
     if sensor_name:
         sensor = load_factory(PACK_SENSOR_GROUP, sensor_name)(pack)
         nodes.append(CurrentSensorNode(sensor, sensor_name, namespace, self_timed=True, cli_args=cli_args))
+    return nodes
+
+
+def simulated_modules(pack: PackConfig, wanted: list[int], namespace: str,
+                      cli_args: list[str] | None) -> list[Node]:
+    """Module nodes on simulated AFEs whose cells are in sim_host's plant: each samples when the
+    plant's /sim/cell_truth for it arrives (bms_slave.sim_link), and takes the AFE faults."""
+    link = SimTruthLink(pack.cells_per_module, pack.sensors_per_module, wanted, namespace=namespace,
+                        cli_args=cli_args)
+    sim = load_sim_config(pack)
+    nodes: list[Node] = [link]
+    for module_id in wanted:
+        afe = SimulatedAfe.create(link, pack, sim, module_id)
+        node = ModuleNode(module_id, afe, self_timed=False, namespace=namespace, cli_args=cli_args)
+        inject_fault_service(node, FaultInjector(pack, afes={module_id: afe}))
+        link.samplers[module_id] = node.sample
+        nodes.append(node)
     return nodes
 
 

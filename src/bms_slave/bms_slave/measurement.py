@@ -17,13 +17,41 @@ STREAM_AFE = 1
 STREAM_CURRENT_SENSOR = 2
 
 
+def afe_sample_skew_s(pack: PackConfig, sim: SimConfig, module_id: int) -> float:
+    """How long before the current sensor a module's AFE samples: the daisy chain is read one
+    module after the other, the last one ``afe_sample_skew_s`` behind the first."""
+    return sim.afe_sample_skew_s * module_id / max(pack.modules - 1, 1)
+
+
+class TemperatureSensors:
+    """Where a module's temperature sensors sit: each senses the mean (or, with
+    ``temperature_sensor: max``, the maximum) of the cells the pack file places it next to."""
+
+    def __init__(self, pack: PackConfig, sim: SimConfig) -> None:
+        sensors, cells = pack.sensors_per_module, pack.cells_per_module
+        self.use_max = sim.temperature_sensor == "max"
+        # Mean as a matrix product; max over a padded index table (padding repeats a member).
+        self._weights = np.zeros((sensors, cells))
+        width = max(len(members) for members in pack.temperature_sensors)
+        self._members = np.empty((sensors, width), dtype=int)
+        for k, members in enumerate(pack.temperature_sensors):
+            self._weights[k, list(members)] = 1.0 / len(members)
+            self._members[k] = list(members) + [members[0]] * (width - len(members))
+
+    def true_degc(self, cell_temperature_degc: np.ndarray) -> np.ndarray:
+        """The true temperature at each sensor for the module's cell temperatures."""
+        if self.use_max:
+            return cell_temperature_degc[self._members].max(axis=1)
+        return self._weights @ cell_temperature_degc
+
+
 class AfeMeasurementModel:
     """Cell voltage and temperature channels of one module's AFE.
 
     Voltage: a fixed per-channel offset (uniform within +-voltage_offset_v, drawn once), gaussian
     noise and quantisation to the ADC resolution; total error about 2 mV as LTC6813 specifies.
-    Temperature: each sensor reads the mean (or max) temperature of the cells the pack config
-    places it next to, plus a fixed offset and noise, in 0.1 degC steps.
+    Temperature: the true temperature at each sensor (:class:`TemperatureSensors`) plus a fixed
+    offset and noise, in 0.1 degC steps.
     """
 
     def __init__(self, pack: PackConfig, sim: SimConfig, module_id: int) -> None:
@@ -37,17 +65,6 @@ class AfeMeasurementModel:
         self.temperature_offset_degc = self.rng.uniform(-sim.temperature_offset_degc,
                                                         sim.temperature_offset_degc, sensors)
         self.temperature_noise_degc = sim.temperature_noise_degc
-        self.use_max_temperature = sim.temperature_sensor == "max"
-        # Mean as a matrix product; max over a padded index table (padding repeats a member).
-        self._sensor_weights = np.zeros((sensors, cells))
-        width = max(len(members) for members in pack.temperature_sensors)
-        self._sensor_members = np.empty((sensors, width), dtype=int)
-        for k, members in enumerate(pack.temperature_sensors):
-            self._sensor_weights[k, list(members)] = 1.0 / len(members)
-            self._sensor_members[k] = list(members) + [members[0]] * (width - len(members))
-        last = max(pack.modules - 1, 1)
-        # Modules are read one after another down the daisy chain.
-        self.skew_s = sim.afe_sample_skew_s * module_id / last
 
     def measure_voltages(self, true_voltage_v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return (reading_v, out_of_range) for the true cell voltages."""
@@ -59,12 +76,9 @@ class AfeMeasurementModel:
         out_of_range = (reading < AFE_RANGE_V[0]) | (reading > AFE_RANGE_V[1])
         return np.clip(reading, *AFE_RANGE_V), out_of_range
 
-    def measure_temperatures(self, cell_temperature_degc: np.ndarray) -> np.ndarray:
-        if self.use_max_temperature:
-            true = cell_temperature_degc[self._sensor_members].max(axis=1)
-        else:
-            true = self._sensor_weights @ cell_temperature_degc
-        reading = true + self.temperature_offset_degc
+    def measure_temperatures(self, sensor_temperature_degc: np.ndarray) -> np.ndarray:
+        """Readings for the true temperature at each sensor."""
+        reading = sensor_temperature_degc + self.temperature_offset_degc
         if self.temperature_noise_degc > 0.0:
             reading += self.rng.normal(0.0, self.temperature_noise_degc, reading.shape)
         return np.round(reading / TEMPERATURE_RESOLUTION_DEGC) * TEMPERATURE_RESOLUTION_DEGC

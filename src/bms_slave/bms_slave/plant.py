@@ -17,6 +17,7 @@ from bms_common.pack_config import PackConfig
 from .cell_model import PackCells
 from .hv_circuit import HvCircuit
 from .load import CcCvCharge, ConstantCurrent, DriveCycle, LoadContext, LoadProfile
+from .measurement import TemperatureSensors, afe_sample_skew_s
 from .sim_config import SimConfig, load_sim_config
 
 PROFILE_NAMES = ("rest", "constant", "drive", "cccv")
@@ -32,6 +33,17 @@ class ModuleTruth:
     previous_cell_voltage_v: np.ndarray
     cell_temperature_degc: np.ndarray
     balancing: np.ndarray
+
+
+@dataclass(frozen=True)
+class AfeInputs:
+    """What one module's AFE inputs see at its sampling instant: the measurement model's inputs
+    (published for modules hosted elsewhere on /sim/cell_truth, docs/simulation.md)."""
+
+    stamp_s: float                    # the sampling instant
+    cell_voltage_v: np.ndarray        # true terminal voltage of each cell at stamp_s
+    sensor_temperature_degc: np.ndarray  # true temperature at each temperature sensor
+    balancing: np.ndarray             # bleed switches closed in the plant
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,8 @@ class PackPlant:
         self.balancing_mask = np.zeros(pack.cell_count, dtype=bool)
         self.previous_cell_voltage_v = self.cells.voltage_v.copy()
         self.pack_voltage_v = float(self.cells.voltage_v.sum())
+        self.temperature_sensors = TemperatureSensors(pack, self.sim)
+        self.afe_skew_s = np.array([afe_sample_skew_s(pack, self.sim, m) for m in range(pack.modules)])
 
     def set_profile(self, profile: LoadProfile) -> None:
         self.profile = profile
@@ -129,6 +143,17 @@ class PackPlant:
             cell_temperature_degc=self.cells.temperature_degc[cells].copy(),
             balancing=self.balancing_mask[cells].copy(),
         )
+
+    def afe_inputs(self, module: int) -> AfeInputs:
+        """The module's AFE inputs at its sampling instant, ``afe_sample_skew_s`` down the daisy
+        chain before the current sensor: interpolated within the last step (at most one step)."""
+        truth = self.module_truth(module)
+        step_s = truth.time_s - truth.previous_time_s
+        lag = min(float(self.afe_skew_s[module]), step_s)
+        weight = lag / step_s if step_s > 0.0 else 0.0
+        voltage_v = truth.cell_voltage_v + weight * (truth.previous_cell_voltage_v - truth.cell_voltage_v)
+        return AfeInputs(truth.time_s - lag, voltage_v,
+                         self.temperature_sensors.true_degc(truth.cell_temperature_degc), truth.balancing)
 
 
 def _limit(value: float | None) -> float:

@@ -23,16 +23,17 @@ from .afe import (
     AfeReading,
 )
 from .measurement import AFE_RANGE_V, AfeMeasurementModel
-from .plant import ModuleTruth
+from .plant import AfeInputs
 from .sim_config import SimConfig
 
 ALL_CHANNELS = -1
 
 
 class ModuleTruthSource(Protocol):
-    """Where a simulated AFE gets the truth: the plant itself, or a node's copy of /sim data."""
+    """Where a simulated AFE gets the truth and sends its bleed switches: the plant itself, or a
+    board's link to the plant over /sim (bms_slave.sim_link)."""
 
-    def module_truth(self, module: int) -> ModuleTruth: ...
+    def afe_inputs(self, module: int) -> AfeInputs: ...
 
     def set_module_balancing(self, module: int, mask: np.ndarray) -> None: ...
 
@@ -96,12 +97,8 @@ class SimulatedAfe(AfeBackend):
         return self._last if self._last is not None else self._sample()
 
     def _sample(self) -> AfeReading:
-        truth = self.source.module_truth(self.module_id)
-        # The module samples skew_s before the current sensor; interpolate within the last step.
-        step_s = truth.time_s - truth.previous_time_s
-        lag = min(self.model.skew_s, step_s)
-        weight = lag / step_s if step_s > 0.0 else 0.0
-        true_v = truth.cell_voltage_v + weight * (truth.previous_cell_voltage_v - truth.cell_voltage_v)
+        truth = self.source.afe_inputs(self.module_id)
+        true_v = truth.cell_voltage_v.copy()
         flags = np.zeros(self._cells, dtype=AFE_CELL_FLAG_DTYPE)
         module_flags = 0
         f = self.faults
@@ -123,14 +120,14 @@ class SimulatedAfe(AfeBackend):
             flags[nan] |= CELL_ADC_MISMATCH
             module_flags |= MODULE_AFE_COMM_ERROR if ALL_CHANNELS in f.nan_cells else 0
 
-        temperature = self.model.measure_temperatures(truth.cell_temperature_degc)
+        temperature = self.model.measure_temperatures(truth.sensor_temperature_degc)
         for sensor, frozen_degc in f.stuck_temperature_degc.items():
             temperature[sensor] = frozen_degc
         if f.open_thermistors:
             temperature[sorted(f.open_thermistors)] = np.nan
             module_flags |= MODULE_THERMISTOR_FAULT
         return AfeReading(
-            stamp_s=truth.time_s - lag,
+            stamp_s=truth.stamp_s,
             cell_voltage_v=voltage,
             temperature_degc=temperature,
             balancing=truth.balancing,

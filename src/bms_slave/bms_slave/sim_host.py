@@ -1,5 +1,5 @@
-"""Simulation host: the simulated pack, its current sensor and one slave node per module, in one
-process (ARCHITECTURE.md, Processes: N module nodes without N processes).
+"""Simulation host: the simulated pack, its current sensor and one slave node per module it hosts,
+in one process (ARCHITECTURE.md, Processes: N module nodes without N processes).
 
 The plant node owns simulated time. Each step it advances the physics, publishes ``/clock``,
 then lets each module node and the current sensor node sample when their period is due, in a
@@ -16,12 +16,20 @@ Parameters (of the ``plant`` node; every node of the process sees them):
   pack_sensor_period_s (0.1)
   profile (drive)          load: rest, constant, drive, cccv (settable at run time)
   profile_current_a (0.0)  current of the constant profile, CC current of cccv
+  modules ("" = every module)      modules whose slave nodes this process hosts, e.g. "0, 1"
+  external_modules ("" = none)     modules left out of those, hosted elsewhere
+
+The plant is always the whole pack. For each module it does not host it publishes the AFE inputs
+on /sim/cell_truth and takes bleed switches from /sim/bleed_switches (bms_slave.sim_link), so
+a board on the simulated AFE backend, or another supplier's node, measures and balances the same
+cells from another process or host.
 
 Simulated time (and /clock) starts when every hosted module node and the current sensor node
-are active (``wait_for_nodes``, default true; false runs the plant alone, e.g. to drive only the
-contactors in a benchmark). With ``wait_for_manager`` (default false; true in
-launch/sim.launch.xml) it also waits until ``lifecycle_manager/status`` says ``active``, so every
-managed node (estimator, master) is up at t = 0 too.
+are active (``wait_for_nodes``, default true) and, independently, when ``lifecycle_manager/status``
+says ``active`` (``wait_for_manager``, default false; true in launch/sim.launch.xml), so every
+managed node (estimator, master, modules hosted elsewhere) is up at t = 0 too. Both false runs
+the plant at once, e.g. to drive only the contactors in a benchmark. While it waits the plant
+says for what, by name, every few seconds.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -39,18 +48,31 @@ from std_msgs.msg import String
 from bms_common import topics
 from bms_common.component_info import ComponentAnnouncer, Identity
 from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
-from bms_common.pack_config import load_pack_config
+from bms_common.pack_config import load_pack_config, parse_module_ids
 from bms_common.stamps import to_stamp
-from bms_interfaces.msg import ComponentInfo, ContactorCommand, ContactorState, CurrentLimits, PackMeasurement
+from bms_interfaces.msg import (
+    BalancingCommand,
+    CellMeasurements,
+    ComponentInfo,
+    ContactorCommand,
+    ContactorState,
+    CurrentLimits,
+    PackMeasurement,
+)
 from bms_interfaces.srv import InjectFault
 from bms_slave.faults import FaultInjector
 from bms_slave.module_node import ModuleNode
 from bms_slave.pack_sensor import PackSensorBackend
 from bms_slave.plant import PROFILE_NAMES, PackPlant
 from bms_slave.sim_afe import SimulatedAfe
+from bms_slave.sim_link import truth_message
 from bms_slave.sim_pack_sensor import SimulatedPackSensor
 
 MANAGER_STATUS = "lifecycle_manager/status"
+WAIT_LOG_PERIOD_S = 5.0
+# Bleed switches of a module hosted elsewhere open when its board has not refreshed them for
+# this long (simulated seconds): a board that died must not bleed its cells empty.
+BLEED_HOLD_S = 2.0
 
 
 def inject_fault_service(node: Node, injector: FaultInjector) -> None:
@@ -145,14 +167,14 @@ class PlantNode(Node):
                 f"plant: need speed > 0, step_s > 0 and sample_period_s >= step_s, got speed={self.speed}, "
                 f"step_s={self.step_s}, sample_period_s={self.sample_period_s}")
         self.plant = PackPlant(self.pack)
+        self.hosted, self.external = self._module_split()  # before the set-parameters guard
         self._set_profile(str(declare(self, "profile", "drive")),
                           float(declare(self, "profile_current_a", 0.0)))
         self.add_on_set_parameters_callback(self._on_parameters)
         self.announcer = ComponentAnnouncer(self, Identity(
             kind=ComponentInfo.KIND_SIMULATION, implementation="bms_slave.plant", hardware_id="sim"))
 
-        self.afes = {m: SimulatedAfe.create(self.plant, self.pack, self.plant.sim, m)
-                     for m in range(self.pack.modules)}
+        self.afes = {m: SimulatedAfe.create(self.plant, self.pack, self.plant.sim, m) for m in self.hosted}
         self.pack_sensor = SimulatedPackSensor(self.plant, self.plant.sim)
         self.injector = FaultInjector(self.pack, plant=self.plant)
         inject_fault_service(self, self.injector)
@@ -162,6 +184,10 @@ class PlantNode(Node):
         self.feedback_pub = self.create_publisher(ContactorState, topics.SIM_CONTACTOR_FEEDBACK, topics.LATCHED)
         self.create_subscription(ContactorCommand, topics.SIM_CONTACTOR_COILS, self._on_coils, topics.RELIABLE)
         self.create_subscription(CurrentLimits, topics.CURRENT_LIMITS.name, self._on_limits, topics.RELIABLE)
+        self._bleed_refreshed_s: dict[int, float] = {}
+        if self.external:
+            self.cell_truth_pub = self.create_publisher(CellMeasurements, topics.SIM_CELL_TRUTH, topics.PER_MODULE)
+            self.create_subscription(BalancingCommand, topics.SIM_BLEED_SWITCHES, self._on_bleed, topics.PER_MODULE)
 
         self.modules: list[ModuleNode] = []
         self.current_sensor: CurrentSensorNode | None = None
@@ -175,11 +201,26 @@ class PlantNode(Node):
         # In a launch with a lifecycle manager: wait until it reports every managed node active,
         # so the estimator and master see the run from t = 0 (and a recorded run replays alike).
         self.wait_for_manager = bool(declare(self, "wait_for_manager", False))
-        self.manager_active = False
+        self.manager_status: str | None = None
         if self.wait_for_manager:
             self.create_subscription(String, MANAGER_STATUS, self._on_manager_status, topics.LATCHED)
+        self._next_wait_log = time.monotonic() + WAIT_LOG_PERIOD_S
         self.wall_start = time.monotonic()
         self._timer = self.create_timer(self.step_s / self.speed, self.step)
+
+    def _module_split(self) -> tuple[list[int], list[int]]:
+        """(hosted, hosted elsewhere): ``modules`` (default every one) less ``external_modules``."""
+        where = f"{self.get_fully_qualified_name()}: parameter"
+        count = self.pack.modules
+        listed = parse_module_ids(declare(self, "modules", ""), count, f"{where} modules") or list(range(count))
+        left_out = set(parse_module_ids(declare(self, "external_modules", ""), count, f"{where} external_modules"))
+        hosted = [m for m in listed if m not in left_out]
+        external = [m for m in range(count) if m not in hosted]
+        if external:
+            self.get_logger().info(
+                f"modules {', '.join(map(str, external))} hosted elsewhere: their AFE inputs on "
+                f"{topics.SIM_CELL_TRUTH}, bleed switches from {topics.SIM_BLEED_SWITCHES}")
+        return hosted, external
 
     def _set_profile(self, name: str, current_a: float) -> None:
         if name not in PROFILE_NAMES:
@@ -195,7 +236,7 @@ class PlantNode(Node):
             elif param.name == "profile_current_a":
                 current = float(param.value)
             elif param.name in ("pack", "speed", "duration", "step_s", "sample_period_s",
-                                "pack_sensor_period_s"):
+                                "pack_sensor_period_s", "modules", "external_modules"):
                 return SetParametersResult(successful=False, reason=f"{param.name} is fixed at start")
         try:
             self._set_profile(name, current)
@@ -204,7 +245,22 @@ class PlantNode(Node):
         return SetParametersResult(successful=True)
 
     def _on_manager_status(self, msg: String) -> None:
-        self.manager_active = msg.data == "active"
+        self.manager_status = msg.data
+
+    def _on_bleed(self, msg: BalancingCommand) -> None:
+        module = msg.module_id
+        if module not in self.external:
+            why = ("sim_host hosts it: its node takes /bms/balancing_command" if module in self.hosted
+                   else f"the pack has modules 0..{self.pack.modules - 1}")
+            self.get_logger().warning(f"{topics.SIM_BLEED_SWITCHES} for module {module} ignored: {why}",
+                                      throttle_duration_sec=5.0)
+            return
+        try:
+            self.plant.set_module_balancing(module, np.asarray(msg.balance, dtype=bool))
+        except ValueError as exc:
+            self.get_logger().error(f"{topics.SIM_BLEED_SWITCHES} ignored: {exc}", throttle_duration_sec=5.0)
+            return
+        self._bleed_refreshed_s[module] = self.plant.time_s
 
     def _on_coils(self, msg: ContactorCommand) -> None:
         self.plant.hv.command_contactors(msg.main_plus, msg.main_minus, msg.precharge)
@@ -216,17 +272,8 @@ class PlantNode(Node):
             self.get_logger().error(f"current_limits ignored: {exc}", throttle_duration_sec=5.0)
 
     def step(self) -> None:
-        if not self.started and self.wait_for_nodes:
-            # Simulated time starts once every hosted node is active, so a short or fast run
-            # is not over before the system is up (and every BMS node starts at t = 0).
-            if not all(node.active for node in [*self.modules, self.current_sensor] if node is not None):
-                return
-            if self.wait_for_manager and not self.manager_active:
-                return
-            self.started = True
-            self.wall_start = time.monotonic()
-            who = "every managed node" if self.wait_for_manager else "hosted nodes"
-            self.get_logger().info(f"{who} active: simulated time starts, speed {self.speed:g}x")
+        if not self.started and not self._ready_to_start():
+            return
         plant = self.plant
         plant.step(self.step_s)
         self.steps += 1
@@ -235,6 +282,7 @@ class PlantNode(Node):
         if self.steps % self._samples_every == 0:
             for module in self.modules:
                 module.sample(now_s)
+            self._publish_cell_truth()
         if self.steps % self._pack_sensor_every == 0:
             if self.current_sensor is not None:
                 self.current_sensor.sample()
@@ -253,6 +301,46 @@ class PlantNode(Node):
                 f"simulated {now_s:.1f} s in {wall:.1f} s wall: {now_s / max(wall, 1e-9):.1f}x real time")
             self.destroy_timer(self._timer)
             self.stop.set()
+
+    def _ready_to_start(self) -> bool:
+        """Simulated time starts once what it waits for is up, so a short or fast run is not over
+        before the system is (and every BMS node sees it from t = 0). Until then it says what it
+        waits for every few seconds: a bring-up never hangs silently."""
+        waiting = self._waiting_for()
+        if waiting:
+            if time.monotonic() >= self._next_wait_log:
+                self._next_wait_log = time.monotonic() + WAIT_LOG_PERIOD_S
+                self.get_logger().warning(f"simulated time has not started: waiting for {waiting}")
+            return False
+        self.started = True
+        self.wall_start = time.monotonic()
+        self.get_logger().info(f"simulated time starts, speed {self.speed:g}x")
+        return True
+
+    def _waiting_for(self) -> str:
+        if self.wait_for_nodes:
+            inactive = [n.get_name() for n in [*self.modules, self.current_sensor] if n is not None and not n.active]
+            if inactive:
+                return f"hosted nodes to be activated by the lifecycle manager: {', '.join(inactive)}"
+        if self.wait_for_manager and self.manager_status != "active":
+            status = f"{self.get_namespace().rstrip('/')}/{MANAGER_STATUS}"
+            if self.manager_status is None:
+                return f"the lifecycle manager: nothing on {status} yet (is it running?)"
+            return f"the lifecycle manager to report active; {status}: {self.manager_status}"
+        return ""
+
+    def _publish_cell_truth(self) -> None:
+        """Each module hosted elsewhere gets its AFE inputs at its sampling instant (sim_link)."""
+        plant = self.plant
+        for module in self.external:
+            refreshed_s = self._bleed_refreshed_s.get(module)
+            if refreshed_s is not None and plant.time_s - refreshed_s > BLEED_HOLD_S:
+                self.get_logger().warning(f"module {module}: bleed switches not refreshed for {BLEED_HOLD_S:g} s "
+                                          f"on {topics.SIM_BLEED_SWITCHES}: opened")
+                plant.set_module_balancing(module, np.zeros(self.pack.cells_per_module, dtype=bool))
+                del self._bleed_refreshed_s[module]
+            sequence = self.steps // self._samples_every
+            self.cell_truth_pub.publish(truth_message(module, plant.afe_inputs(module), sequence))
 
     def _publish_feedback(self, now_s: float) -> None:
         hv = self.plant.hv
