@@ -57,7 +57,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # The ROS wheels' generated CMake exports hard-code the wheel builder's Python paths.
   PYINC=$("$V/bin/python" -c 'import sysconfig;print(sysconfig.get_paths()["include"])')
   SITEPKG=$("$V/bin/python" -c 'import sysconfig;print(sysconfig.get_paths()["purelib"])')
-  grep -rl --include='*.cmake' /opt/python/cp311-cp311 "$V/share" 2>/dev/null | xargs -r sed -i \
+  # (grep finds nothing once patched: not an error when the requirements change later)
+  { grep -rl --include='*.cmake' /opt/python/cp311-cp311 "$V/share" 2>/dev/null || true; } | xargs -r sed -i \
     -e "s#/opt/python/cp311-cp311/include/python3.11#$PYINC#g" \
     -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages#$SITEPKG#g"
   echo "$want" > "$stamp"

@@ -14,8 +14,12 @@ setup(
     install_requires=["setuptools"],
     zip_safe=False,
     license="Apache-2.0",
-    entry_points={"console_scripts": [
-        "master = bms_master.master_node:main",
-        "contactor = bms_master.contactor_node:main",
-    ]},
+    entry_points={
+        "console_scripts": [
+            "master = bms_master.master_node:main",
+            "contactor = bms_master.contactor_node:main",
+        ],
+        # Contactor drivers: factory(node) -> ContactorBackend (docs/master.md, Contactor hardware).
+        "bms_master.contactor_backends": ["sim = bms_master.contactor_node:SimulatedContactors"],
+    },
 )

@@ -6,7 +6,8 @@ master says (bms_master.contactor_logic). It reacts on every SafetyStatus and co
 arrives, and checks freshness and feedback on a timer. ContactorState is published on change and
 at ``publish_period_s``.
 
-Parameters: backend (sim), safety_timeout_s (0.5), mismatch_debounce_s (0.1), check_period_s
+Parameters: backend (sim; a name in the entry point group ``bms_master.contactor_backends``,
+whose factory takes this node and returns a ContactorBackend), safety_timeout_s (0.5), mismatch_debounce_s (0.1), check_period_s
 (0.02), publish_period_s (0.1), autostart. Freshness counts on the node's clock (sim time in
 simulation) with a grace of ``safety_timeout_s`` on the wall clock, so a simulation that runs
 faster than real time does not open the pack on delivery delays that the speed-up magnifies.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import time
+from importlib import metadata
 
 from bms_common import topics
 from bms_common.component_info import Identity
@@ -25,6 +27,8 @@ from bms_master.contactor_hw import ContactorBackend
 from bms_master.contactor_logic import ContactorLogic, ContactorLogicConfig, ContactorLogicOutput
 from bms_master.enums import SafetyLevel
 from bms_master.state_machine import ContactorSet
+
+BACKEND_GROUP = "bms_master.contactor_backends"
 
 
 class SimulatedContactors(ContactorBackend):
@@ -68,12 +72,17 @@ class ContactorNode(BmsLifecycleNode):
         self.last_publish_s = -float("inf")
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if self.backend_name != "sim":
+        points = {point.name: point for point in metadata.entry_points(group=BACKEND_GROUP)}
+        if self.backend_name not in points:
             self.get_logger().error(
-                f"backend '{self.backend_name}' is not available: only 'sim' exists so far "
-                "(docs/master.md, Contactor hardware)")
+                f"no contactor backend '{self.backend_name}' in entry point group {BACKEND_GROUP} "
+                f"(installed: {', '.join(sorted(points)) or 'none'})")
             return TransitionCallbackReturn.FAILURE
-        self.backend = SimulatedContactors(self)
+        try:
+            self.backend = points[self.backend_name].load()(self)
+        except Exception as exc:  # noqa: BLE001 - a driver that cannot start fails the transition
+            self.get_logger().error(f"contactor backend '{self.backend_name}' did not start: {exc}")
+            return TransitionCallbackReturn.FAILURE
         self.state_pub = self.create_lifecycle_publisher(ContactorState, topics.CONTACTOR_STATE.name, topics.LATCHED)
         self.create_subscription(ContactorCommand, topics.CONTACTOR_COMMAND.name, self.on_command, topics.RELIABLE)
         self.create_subscription(SafetyStatus, topics.SAFETY_STATUS.name, self.on_safety, topics.LATCHED)

@@ -1,0 +1,141 @@
+"""One owner per CAN channel per process: :func:`shared_channel` opens the python-can bus once,
+receives on a thread, decodes with the :class:`~bms_can.protocol.Protocol` and hands each frame
+to the handlers of its kind. Every driver of the process (module AFEs, pack sensor, contactors)
+shares it. Bus errors are counted and reported, never raised into a node: a failed send returns
+False, a failed receive is retried after a pause, error frames and bus-off are counted.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import can
+
+from .config import CanConfig
+from .protocol import Frame, FrameError, Protocol
+
+# socketcan error-frame class bit of a controller going bus-off (linux/can/error.h CAN_ERR_BUSOFF)
+CAN_ERR_BUSOFF = 0x40
+ERROR_BURST_WINDOW_S = 1.0
+ERROR_BURST_FRAMES = 10
+RETRY_PAUSE_S = 0.1
+
+class BusUnavailable(ValueError):
+    """The configured bus cannot be opened (a configuration error at start)."""
+
+
+FrameHandler = Callable[[Frame, float], None]
+ErrorHandler = Callable[[FrameError], None]
+
+
+@dataclass
+class ChannelStats:
+    received: int = 0
+    sent: int = 0
+    send_errors: int = 0          # not acknowledged, transmit queue full, interface down
+    receive_errors: int = 0
+    error_frames: int = 0
+    bus_off: int = 0
+    malformed: int = 0            # known id, unusable content (length, CRC, page, result id)
+    last_error: str = ""
+
+
+class CanChannel:
+    def __init__(self, config: CanConfig) -> None:
+        self.config = config
+        self.protocol = Protocol(config)
+        try:
+            self.bus = can.Bus(**config.bus)
+        except (can.CanError, ValueError, OSError, ImportError) as exc:
+            raise BusUnavailable(
+                f"{config.source}: cannot open the CAN bus {config.bus or '(python-can configuration)'}: {exc}"
+            ) from exc
+        self.name = str(config.bus.get("channel", self.bus.channel_info))
+        self.stats = ChannelStats()
+        self._handlers: dict[str, list[FrameHandler]] = collections.defaultdict(list)
+        self._error_handlers: dict[str, list[ErrorHandler]] = collections.defaultdict(list)
+        self._error_times: collections.deque[float] = collections.deque(maxlen=ERROR_BURST_FRAMES)
+        self._send_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._receive, name=f"can-rx {self.name}", daemon=True)
+        self._thread.start()
+
+    def subscribe(self, kind: str, handler: FrameHandler, on_error: ErrorHandler | None = None) -> None:
+        self._handlers[kind].append(handler)
+        if on_error is not None:
+            self._error_handlers[kind].append(on_error)
+
+    def send(self, msg: can.Message) -> bool:
+        """Send without blocking; False (counted, remembered) when the bus refuses the frame."""
+        try:
+            with self._send_lock:
+                self.bus.send(msg, timeout=0.0)
+        except (can.CanError, OSError) as exc:
+            self.stats.send_errors += 1
+            self.stats.last_error = f"send 0x{msg.arbitration_id:X}: {exc}"
+            return False
+        self.stats.sent += 1
+        return True
+
+    def error_burst(self, now_s: float | None = None) -> bool:
+        """More than ERROR_BURST_FRAMES error frames within the last ERROR_BURST_WINDOW_S."""
+        now_s = time.time() if now_s is None else now_s
+        times = self._error_times
+        return len(times) == times.maxlen and now_s - times[0] <= ERROR_BURST_WINDOW_S
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self.bus.shutdown()
+
+    def _receive(self) -> None:
+        while not self._stop.is_set():
+            try:
+                msg = self.bus.recv(timeout=RETRY_PAUSE_S)
+            except (can.CanError, OSError, ValueError) as exc:
+                self.stats.receive_errors += 1
+                self.stats.last_error = f"receive: {exc}"
+                self._stop.wait(RETRY_PAUSE_S)
+                continue
+            if msg is not None:
+                self.dispatch(msg)
+
+    def dispatch(self, msg: can.Message) -> None:
+        stats = self.stats
+        stats.received += 1
+        if msg.is_error_frame:
+            stats.error_frames += 1
+            stats.bus_off += bool(msg.arbitration_id & CAN_ERR_BUSOFF)
+            self._error_times.append(msg.timestamp or time.time())
+            return
+        try:
+            frame = self.protocol.decode(msg)
+        except FrameError as exc:
+            stats.malformed += 1
+            stats.last_error = str(exc)
+            for on_error in self._error_handlers.get(exc.kind, ()):
+                on_error(exc)
+            return
+        if frame is None:
+            return
+        stamp = msg.timestamp or time.time()
+        for handler in self._handlers.get(frame.kind, ()):
+            handler(frame, stamp)
+
+
+_channels: dict[str, CanChannel] = {}
+_lock = threading.Lock()
+
+
+def shared_channel(config: CanConfig) -> CanChannel:
+    """The process's channel for this bus configuration, opened on first use."""
+    key = json.dumps(config.bus, sort_keys=True, default=str)
+    with _lock:
+        if key not in _channels:
+            _channels[key] = CanChannel(config)
+        return _channels[key]

@@ -1,0 +1,75 @@
+"""Faults the board emulator puts on the wire, per target: a module id, or ``ivt``, ``iso``, ``hv``.
+
+| fault | effect |
+|---|---|
+| silence | the target sends nothing |
+| frozen_counter | its alive / message counter stays at one value |
+| skip_counter | its counter jumps by 2 |
+| bad_crc | its CRC byte is wrong (BoardStatus, ContactorFeedback) |
+| invalid | every value of the module is flagged invalid; the IVT-S sets its result error bit |
+| raw_extreme | the module's first cell reads 8191 mV raw, its first sensor 127 degC |
+| wrong_length | the target's frames lose their last byte |
+| unknown_page | the module also sends cell voltage page 53 and temperature page 29 beyond the pack |
+| error_burst | 20 error frames on the bus every sample period (target ignored) |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import can
+
+FAULTS = ("silence", "frozen_counter", "skip_counter", "bad_crc", "invalid", "raw_extreme",
+          "wrong_length", "unknown_page", "error_burst")
+DEVICES = ("ivt", "iso", "hv", "bus")
+
+
+def parse_target(text: str) -> int | str:
+    if text in DEVICES:
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"fault target must be a module id or one of {', '.join(DEVICES)}, got {text!r}") from None
+
+
+@dataclass
+class WireFaults:
+    active: set[tuple[str, int | str]] = field(default_factory=set)
+
+    def set(self, fault: str, target: int | str, on: bool = True) -> None:
+        if fault not in FAULTS:
+            raise ValueError(f"unknown wire fault {fault!r} (known: {', '.join(FAULTS)})")
+        (self.active.add if on else self.active.discard)((fault, target))
+
+    def clear(self) -> None:
+        self.active.clear()
+
+    def has(self, fault: str, target: int | str) -> bool:
+        return (fault, target) in self.active
+
+    def command(self, line: str) -> str:
+        """``fault KIND TARGET``, ``clear KIND TARGET`` or ``clear``; returns what it did."""
+        words = line.split()
+        if words == ["clear"]:
+            self.clear()
+            return "cleared every fault"
+        if len(words) != 3 or words[0] not in ("fault", "clear"):
+            raise ValueError(f"expected 'fault KIND TARGET', 'clear KIND TARGET' or 'clear', got {line!r}")
+        self.set(words[1], parse_target(words[2]), words[0] == "fault")
+        return f"{words[0]} {words[1]} {words[2]}"
+
+    def counter(self, target: int | str, counter: int) -> int:
+        """The counter the target sends for its ``counter``-th frame."""
+        if self.has("frozen_counter", target):
+            return 0
+        return counter * 2 if self.has("skip_counter", target) else counter
+
+    def mangle(self, target: int | str, msg: can.Message, has_crc: bool = False) -> can.Message:
+        """Apply the target's CRC and length faults to a frame about to be sent."""
+        data = bytearray(msg.data)
+        if has_crc and self.has("bad_crc", target):
+            data[0] ^= 0x5A
+        if self.has("wrong_length", target):
+            data = data[:-1]
+        return can.Message(arbitration_id=msg.arbitration_id, data=data, is_extended_id=False)
