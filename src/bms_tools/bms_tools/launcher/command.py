@@ -27,6 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="host composable nodes in one process (supervisor and contactor apart)")
     parser.add_argument("--dry-run", "--print", dest="dry_run", action="store_true",
                         help="print the resolved processes and exit without starting them")
+    parser.add_argument("--strict", action="store_true",
+                        help="make errors of what ros2 launch only warns about or ignores: an argument "
+                             "nobody declares, a missing parameter file")
     parser.add_argument("--log-dir", type=Path, help="where output='log' nodes write (default: "
                                                      "$ROS_LOG_DIR or ~/.ros/log, in launch-<time>/)")
     parser.add_argument("--manager-timeout", type=float, default=30.0, metavar="S",
@@ -72,6 +75,16 @@ def parse_arguments(items: list[str], what: str = "launch arguments") -> dict[st
     return arguments
 
 
+def launch_arguments(items: list[str]) -> dict[str, str]:
+    """Command-line launch arguments; an empty value is refused, as ``ros2 launch`` refuses it."""
+    arguments = parse_arguments(items)
+    for name, value in arguments.items():
+        if not value:
+            raise ValueError(f"launch argument {name!r} has no value ({name}:= is refused by ros2 launch "
+                             f"too); for an empty string pass {name}:=\"''\"")
+    return arguments
+
+
 def default_log_dir() -> Path:
     base = os.environ.get("ROS_LOG_DIR") or Path(os.environ.get("ROS_HOME", Path.home() / ".ros")) / "log"
     return Path(base) / f"launch-{time.strftime('%Y-%m-%d-%H-%M-%S')}-{os.getpid()}"
@@ -88,11 +101,13 @@ def describe(spec: ProcessSpec) -> str:
 def run(args: argparse.Namespace) -> int:
     try:
         path = resolve_file(args.file)
-        plan = load(path, parse_arguments(args.arguments))
+        plan = load(path, launch_arguments(args.arguments), strict=args.strict)
         specs = (composition.composed if args.composed else composition.isolated)(plan.nodes)
     except (LaunchError, FileNotFoundError, ValueError) as exc:
         print(f"bms launch: error: {exc}", file=sys.stderr)
         return 2
+    for warning in plan.warnings:
+        print(f"bms launch: warning: {warning}", file=sys.stderr)
     if args.dry_run:
         mode = "composed" if args.composed else "isolated"
         print(f"# {path}: {len(specs)} processes ({mode})")

@@ -61,7 +61,7 @@ def _container(members: list[tuple[NodeAction, str]]) -> ProcessSpec:
     for node, module in members:
         node.command_line()  # the same checks as an own process: the package and executable exist
         argv += ["--node", json.dumps({"module": module, "label": node.label,
-                                       "cli_args": ["--ros-args", *node.ros_arguments()]})]
+                                       "cli_args": node.ros_arguments()})]
     nodes = [node for node, _ in members]
     return ProcessSpec(
         label=CONTAINER_LABEL, argv=argv,

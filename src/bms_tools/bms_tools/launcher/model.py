@@ -9,7 +9,6 @@ from pathlib import Path
 from bms_tools.launcher.errors import LaunchError, Location
 
 LIFECYCLE_MANAGER = ("bms_common", "lifecycle_manager")
-EMPTY_YAML = "''"
 
 
 @dataclass
@@ -21,8 +20,8 @@ class NodeAction:
     package: str | None
     executable: str
     name: str | None = None
-    namespace: str = ""
-    # ("param", name, value) or ("file", path, ""), in file order: later entries win, as in rcl.
+    namespace: str | None = None  # None: no namespace given or pushed, so no __ns remap
+    # ("param", name, YAML value) or ("file", path, ""), in file order: later entries win, as in rcl.
     parameters: list[tuple[str, str, str]] = field(default_factory=list)
     remaps: list[tuple[str, str]] = field(default_factory=list)
     args: list[str] = field(default_factory=list)
@@ -42,27 +41,29 @@ class NodeAction:
         return (self.package, self.executable) == LIFECYCLE_MANAGER
 
     def ros_arguments(self) -> list[str]:
-        """The ``--ros-args`` part of the command line (without the ``--ros-args`` marker)."""
+        """What follows the node's own ``args``, in launch_ros's order: ``ros_args`` in a
+        ``--ros-args`` block of their own, then ``--ros-args`` with the name, namespace,
+        parameters and remaps. rcl takes the first ``__node`` remap and the last value of a
+        parameter, so a conflicting ``ros_args`` renames the node but does not change a
+        ``<param>``."""
         if self.package is None:
             return []
-        out: list[str] = []
+        out = ["--ros-args", *self.ros_args] if self.ros_args else []
+        out.append("--ros-args")
         if self.name:
             out += ["-r", f"__node:={self.name}"]
         if self.namespace:
             out += ["-r", f"__ns:={self.namespace}"]
         for kind, key, value in self.parameters:
-            # rcl reads `-p` values as YAML and rejects an empty one; '' is YAML's empty string,
-            # which is what launch_ros passes for value="".
-            out += ["-p", f"{key}:={value or EMPTY_YAML}"] if kind == "param" else ["--params-file", key]
+            out += ["-p", f"{key}:={value}"] if kind == "param" else ["--params-file", key]
         for source, target in self.remaps:
             out += ["-r", f"{source}:={target}"]
-        return out + self.ros_args
+        return out
 
     def command_line(self) -> list[str]:
-        ros = self.ros_arguments()
         program = (executable_path(self.package, self.executable, self.where) if self.package
                    else self.executable)
-        return [*self.prefix, program, *self.args, *(["--ros-args", *ros] if ros else [])]
+        return [*self.prefix, program, *self.args, *self.ros_arguments()]
 
 
 def executable_path(package: str, executable: str, where: Location) -> str:
@@ -80,9 +81,18 @@ def executable_path(package: str, executable: str, where: Location) -> str:
     return str(path)
 
 
-def join_namespace(outer: str, inner: str) -> str:
-    """launch_ros semantics: an absolute namespace replaces, a relative one nests."""
-    if inner.startswith("/"):
-        return inner.rstrip("/") or "/"
-    parts = [p for p in (outer.strip("/"), inner.strip("/")) if p]
-    return "/" + "/".join(parts) if parts else ""
+def join_namespace(outer: str | None, inner: str | None) -> str | None:
+    """launch_ros semantics: an absolute namespace replaces, a relative one nests, the result is
+    absolute; None when neither is given. An empty one given is the root: ``<push-ros-namespace
+    namespace="">`` or ``namespace=""`` yields ``__ns:=/``."""
+    if inner is None:
+        joined = outer
+    elif not outer or inner.startswith("/"):
+        joined = inner
+    else:
+        joined = f"{'' if outer == '/' else outer}/{inner}"
+    if joined is None:
+        return None
+    if joined != "/":
+        joined = joined.rstrip("/")
+    return joined if joined.startswith("/") else f"/{joined}"

@@ -5,14 +5,22 @@ Text is parsed into literal pieces and :class:`Substitution` calls whose argumen
 themselves (substitutions nest, as in ``$(eval '$(var n) > 2')``), then evaluated against a
 :class:`Scope`. Arguments are separated by whitespace; single quotes group an argument that holds
 spaces, as launch's own frontend grammar does.
+
+Typed values follow launch's rules: boolean attributes (``respawn``, ``scoped``) and parameter
+values are read as YAML 1.1 (``yes``/``on``/``True`` are true, ``1_000`` is an integer), while
+conditions (``if``/``unless``) accept only true/false/1/0.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from bms_tools.launcher.errors import LaunchError, Location
 
@@ -31,20 +39,18 @@ class Scope:
     and the file being read."""
 
     configurations: dict[str, str] = field(default_factory=dict)
-    namespace: str = ""
+    namespace: str | None = None  # None: no <push-ros-namespace> yet (launch_ros tells it from "/")
     file: Path = Path(".")
+    # Arguments given to the file being read (its <include>'s <arg>s, or the command line): an
+    # unconditional required argument must be among them, it may not be inherited.
+    passed: frozenset[str] = frozenset()
+    conditional: bool = False  # inside an element or group with if/unless
 
     def child(self) -> Scope:
-        return Scope(dict(self.configurations), self.namespace, self.file)
+        return Scope(dict(self.configurations), self.namespace, self.file, self.passed, self.conditional)
 
 
-_ARITY = {"var": (1, 1), "env": (1, 2), "find-pkg-share": (1, 1), "eval": (1, 1), "dirname": (0, 0)}
-# $(eval) sees math and a few harmless builtins, nothing that touches files, imports or processes.
-_EVAL_NAMES: dict[str, object] = {
-    **{name: getattr(math, name) for name in dir(math) if not name.startswith("_")},
-    **{fn.__name__: fn for fn in (abs, bool, float, int, len, max, min, round, str)},
-    "True": True, "False": False, "None": None,
-}
+_ARITY = {"var": (1, 1), "env": (1, 2), "find-pkg-share": (1, 1), "eval": (1, 2), "dirname": (0, 0)}
 
 
 def parse(text: str, where: Location) -> Text:
@@ -128,15 +134,62 @@ def _evaluate_one(sub: Substitution, scope: Scope, where: Location) -> str:
         return find_package_share(args[0], where)
     if sub.kind == "dirname":
         return str(scope.file.parent)
-    return _eval(args[0], where)
+    return _eval(args[0], args[1] if len(args) == 2 else "math", where)
 
 
-def _eval(expression: str, where: Location) -> str:
+def _eval(expression: str, modules: str, where: Location) -> str:
+    """launch's PythonExpression: Python with its builtins, the named modules (``math`` unless a
+    second argument lists others, comma-separated) and, for ``math``, its names unqualified. A
+    launch file is code that starts programs; it is trusted as much as under ``ros2 launch``."""
+    names: dict[str, object] = {}
     try:
-        value = eval(expression, {"__builtins__": {}}, dict(_EVAL_NAMES))  # noqa: S307 - restricted names
+        for module in (m.strip() for m in modules.split(",") if m.strip()):
+            loaded = importlib.import_module(module)
+            if module == "math":
+                names.update(vars(math))
+            names[module] = loaded
+        value = eval(expression, {}, names)  # noqa: S307 - what ros2 launch evaluates too
     except Exception as exc:
         raise LaunchError(where, f"$(eval {expression!r}) failed: {type(exc).__name__}: {exc}") from None
     return str(value)
+
+
+def split_command_line(text: str, scope: Scope, where: Location) -> list[str]:
+    """``args``, ``ros_args`` and ``cmd`` as launch splits them: the literal text between
+    substitutions is split like a shell line, but what a substitution gives is never split
+    (``--flag $(var a)`` with ``a`` = ``x y`` is two arguments, the second ``x y``); a
+    substitution joins the literal text it touches (``--x=$(var a)`` is one argument)."""
+    arguments: list[str] = []
+    current: list[str] | None = None  # the argument being built, None between arguments
+
+    def finish() -> None:
+        nonlocal current
+        arguments.append("".join(current or []))
+        current = None
+
+    for part in parse(text, where):
+        if not isinstance(part, str):
+            current = (current or []) + [_evaluate_one(part, scope, where)]
+            continue
+        try:
+            tokens = shlex.split(part)
+        except ValueError as exc:
+            raise LaunchError(where, f"cannot split {text!r} into arguments: {exc}") from None
+        if not tokens:  # only whitespace: it separates the substitutions around it
+            finish()
+            continue
+        if part[0].isspace() and current:
+            finish()
+        current = (current or []) + [tokens[0]]
+        if len(tokens) > 1:
+            finish()
+            arguments.extend(tokens[1:-1])
+            current = [tokens[-1]]
+        if part[-1].isspace():
+            finish()
+    if current:
+        finish()
+    return arguments
 
 
 def find_package_share(package: str, where: Location) -> str:
@@ -150,10 +203,27 @@ def find_package_share(package: str, where: Location) -> str:
 
 
 def as_bool(value: str, where: Location, what: str) -> bool:
-    """Conditions and boolean attributes accept what launch accepts: true/false/1/0."""
+    """Conditions accept what launch's conditions accept: true/false/1/0, in any case."""
     lowered = value.strip().lower()
     if lowered in ("true", "1"):
         return True
     if lowered in ("false", "0"):
         return False
     raise LaunchError(where, f"{what} must be true/false/1/0, got {value!r}")
+
+
+def yaml_bool(value: str, where: Location, what: str) -> bool:
+    """Boolean attributes (``respawn``, ``scoped``) as launch types them: 1/0, else YAML 1.1
+    (true/false, yes/no, on/off, in any of YAML's spellings)."""
+    typed = yaml_value({"1": "true", "0": "false"}.get(value, value))
+    if not isinstance(typed, bool):
+        raise LaunchError(where, f"{what} must be a boolean (true/false, yes/no, on/off, 1/0), got {value!r}")
+    return typed
+
+
+def yaml_value(text: str) -> object:
+    """``text`` read as YAML 1.1 (PyYAML, as launch reads it), or ``text`` itself when it is not YAML."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
