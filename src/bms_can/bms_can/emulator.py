@@ -24,6 +24,7 @@ import numpy as np
 
 from bms_common.pack_config import PackConfig, load_pack_config
 from bms_slave.afe import AfeReading
+from bms_slave.pack_sensor import PackSensorReading
 from bms_slave.plant import PROFILE_NAMES, PackPlant
 from bms_slave.sim_afe import SimulatedAfe
 from bms_slave.sim_pack_sensor import SimulatedPackSensor
@@ -59,6 +60,7 @@ class BoardEmulator:
         self.channel.subscribe("limits", self._on_limits)
         self.channel.subscribe("balancing_command", self._on_balancing)
         self.last_readings: dict[int, AfeReading] = {}
+        self.last_pack_reading: PackSensorReading | None = None
 
     # --- what the BMS sends ------------------------------------------------------------------
     def _on_command(self, frame: Frame, stamp_s: float) -> None:
@@ -147,6 +149,7 @@ class BoardEmulator:
 
     def _send_pack_sensors(self, slow: bool) -> None:
         p, reading = self.protocol, self.sensor.read()
+        self.last_pack_reading = reading
         error = self.faults.has("invalid", "ivt")
         values = [reading.current_a, reading.pack_voltage_v, reading.dc_link_voltage_v, reading.dc_link_voltage_v,
                   self.plant.sim.ambient_degc, reading.current_a * reading.pack_voltage_v,

@@ -51,13 +51,13 @@ def unpack_frame(datagram: bytes, timestamp_s: float, channel: str) -> can.Messa
 class UnixSocketBus(can.BusABC):
     def __init__(self, channel: str, receive_own_messages: bool = False, **kwargs: object) -> None:
         self.directory = Path(str(channel))
-        self.directory.mkdir(parents=True, exist_ok=True)
         name = f"{os.getpid()}-{next(_instances)}"
         self.path = self.directory / name
         if len(str(self.path).encode()) > _MAX_PATH:
             raise can.CanInitializationError(
                 f"unix CAN channel {channel!r} is too long for a socket path: use a directory path "
                 f"of at most {_MAX_PATH - 16} characters")
+        self.directory.mkdir(parents=True, exist_ok=True)
         self.receive_own_messages = receive_own_messages
         # Listen under a hidden name first, so no peer ever finds a socket that does not accept yet.
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -1,0 +1,178 @@
+"""The CAN drivers against the board emulator on a real python-can bus (Unix sockets): values
+equal the simulation's within the encoding resolution, and every wire fault gives its documented
+NaN or flag without an exception escaping. ``read(now_s)`` looks at a later instant instead of
+sleeping through a timeout."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+import pytest
+
+from bms_can.afe_driver import CanAfe, PackPages
+from bms_can.channel import CanChannel
+from bms_can.contactor_driver import CanContactors
+from bms_can.emulator import BoardEmulator
+from bms_can.pack_sensor_driver import CanPackSensor, IvtSilent
+from bms_common.pack_config import load_pack_config
+from bms_common.testing import wait_for
+from bms_master.state_machine import ContactorSet
+from bms_slave.afe import (
+    CELL_ADC_MISMATCH,
+    CELL_OUT_OF_RANGE,
+    MODULE_AFE_COMM_ERROR,
+    MODULE_THERMISTOR_FAULT,
+    AfeCommunicationError,
+)
+
+
+@pytest.fixture
+def rig(can_config):
+    pack = load_pack_config("demo")
+    emulator = BoardEmulator(pack, can_config, profile="rest")
+    channel = CanChannel(can_config)
+    pages = PackPages(pack, can_config, channel)
+    yield emulator, channel, pages
+    channel.close()
+    emulator.close()
+
+
+def exchange(emulator: BoardEmulator, channel: CanChannel, samples: int = 1) -> None:
+    """Let the emulator send ``samples`` sample periods and wait until the driver has them all."""
+    for _ in range(samples):
+        sent = emulator.channel.stats.sent
+        before = channel.stats.received
+        emulator.plant.step(emulator.step_s)
+        emulator.send_samples()
+        wanted = before + emulator.channel.stats.sent - sent
+        wait_for(lambda wanted=wanted: channel.stats.received >= wanted, 10, "the emulator's frames at the driver")
+
+
+def test_the_afe_reads_what_the_emulated_board_measured(rig) -> None:
+    emulator, channel, pages = rig
+    exchange(emulator, channel)
+    for module in range(4):
+        reading = CanAfe(pages, module).read()
+        sent = emulator.last_readings[module]
+        assert np.allclose(reading.cell_voltage_v, sent.cell_voltage_v, atol=0.0005 + 1e-9)  # 1 mV steps
+        assert np.allclose(reading.temperature_degc, sent.temperature_degc, atol=0.5 + 1e-9)  # 1 degC steps
+        assert reading.module_flags == 0 and not reading.cell_flags.any()
+        assert reading.stamp_s <= time.time()
+
+
+def test_a_missing_page_is_nan_with_a_flag_and_the_stamp_of_the_oldest_page(rig) -> None:
+    emulator, channel, pages = rig
+    protocol = emulator.protocol
+    for page in (3, 4):  # module 1 is pages 3, 4, 5: page 5 never arrives
+        emulator.channel.send(protocol.cell_voltages(page, [3.6, 3.7, 3.8, 3.9], [1, 1, 1, 1]))
+    emulator.channel.send(protocol.cell_temperatures(0, [20] * 6, [1] * 6))
+    emulator.channel.send(protocol.board_status(1, 1, 0, 0, 0))
+    wait_for(lambda: channel.stats.received >= 4, 10, "the pages")
+    reading = CanAfe(pages, 1).read()
+    assert np.allclose(reading.cell_voltage_v[:8], [3.6, 3.7, 3.8, 3.9] * 2)
+    assert np.isnan(reading.cell_voltage_v[8:]).all()
+    assert reading.module_flags & MODULE_AFE_COMM_ERROR
+    assert reading.stamp_s == pytest.approx(min(pages.voltage_stamp_s[3:5]))
+
+
+def test_a_board_that_stops_sending_is_silent(rig) -> None:
+    emulator, channel, pages = rig
+    afe = CanAfe(pages, 2)
+    emulator.faults.command("fault silence 2")
+    exchange(emulator, channel)
+    with pytest.raises(AfeCommunicationError, match="module 2: no cell voltage page"):
+        afe.read()
+    assert CanAfe(pages, 1).read().module_flags == 0
+    assert not afe.diagnostics().ok
+
+
+def test_invalid_flags_and_raw_extremes_are_nan_with_flags(rig) -> None:
+    emulator, channel, pages = rig
+    emulator.faults.command("fault invalid 2")
+    emulator.faults.command("fault raw_extreme 1")
+    exchange(emulator, channel)
+    invalid = CanAfe(pages, 2).read()
+    assert np.isnan(invalid.cell_voltage_v).all() and np.isnan(invalid.temperature_degc).all()
+    assert (invalid.cell_flags == CELL_ADC_MISMATCH).all()
+    assert invalid.module_flags & MODULE_THERMISTOR_FAULT
+    extreme = CanAfe(pages, 1).read()
+    assert math.isnan(extreme.cell_voltage_v[0]) and not np.isnan(extreme.cell_voltage_v[1:]).any()
+    assert extreme.cell_flags[0] == CELL_OUT_OF_RANGE
+    assert math.isnan(extreme.temperature_degc[0]) and extreme.module_flags & MODULE_THERMISTOR_FAULT
+
+
+@pytest.mark.parametrize("fault", ["frozen_counter", "skip_counter", "bad_crc"])
+def test_counter_and_crc_errors_are_tolerated_then_flagged(rig, fault: str) -> None:
+    emulator, channel, pages = rig
+    afe = CanAfe(pages, 0)
+    exchange(emulator, channel)
+    emulator.faults.command(f"fault {fault} 0")
+    exchange(emulator, channel, 2)  # two errors in a row: tolerated (max_consecutive_errors 2)
+    assert afe.read().module_flags == 0
+    exchange(emulator, channel, 2)
+    assert afe.read().module_flags & MODULE_AFE_COMM_ERROR
+    assert afe.diagnostics().communication_errors >= 3
+    emulator.faults.clear()
+    exchange(emulator, channel, 2)
+    assert afe.read().module_flags == 0
+
+
+def test_malformed_frames_and_error_bursts_are_counted_and_survived(rig) -> None:
+    emulator, channel, pages = rig
+    for command in ("fault wrong_length 3", "fault unknown_page 0", "fault error_burst bus"):
+        emulator.faults.command(command)
+    exchange(emulator, channel)
+    assert channel.stats.malformed >= 5  # module 3's 3 voltage pages, its temperature page, its status
+    assert pages.unknown_pages >= 2 and channel.stats.error_frames >= 20
+    reading = CanAfe(pages, 1).read()
+    assert reading.module_flags == MODULE_AFE_COMM_ERROR and not np.isnan(reading.cell_voltage_v).any()
+    with pytest.raises(AfeCommunicationError):
+        CanAfe(pages, 3).read()
+
+
+def test_pack_sensor_fields_come_from_their_sources(rig, can_config) -> None:
+    emulator, channel, _ = rig
+    sensor = CanPackSensor(can_config, channel)
+    exchange(emulator, channel)
+    reading, sent = sensor.read(), emulator.last_pack_reading
+    assert reading.current_a == pytest.approx(sent.current_a, abs=0.0005 + 1e-9)
+    assert reading.pack_voltage_v == pytest.approx(sent.pack_voltage_v, abs=0.0005 + 1e-9)
+    assert reading.dc_link_voltage_v == pytest.approx(sent.dc_link_voltage_v, abs=0.0005 + 1e-9)
+    assert reading.insulation_resistance_ohm == pytest.approx(sent.insulation_resistance_ohm, abs=500.0)
+    assert reading.hvil_closed
+    emulator.faults.command("fault invalid ivt")
+    exchange(emulator, channel)
+    reading = sensor.read()
+    assert math.isnan(reading.current_a) and math.isnan(reading.pack_voltage_v) and reading.hvil_closed
+    with pytest.raises(IvtSilent):
+        sensor.read(time.time() + can_config.timeouts_s["ivt"] + 0.01)
+
+
+def test_hvil_is_open_when_the_hv_board_falls_silent(rig, can_config) -> None:
+    emulator, channel, _ = rig
+    quick = dataclasses.replace(can_config, timeouts_s={**can_config.timeouts_s, "contactor_feedback": 0.05})
+    sensor = CanPackSensor(quick, channel)
+    exchange(emulator, channel)
+    assert sensor.read().hvil_closed
+    emulator.faults.command("fault silence hv")
+    exchange(emulator, channel)
+    wait_for(lambda: not sensor.read().hvil_closed, 5, "HVIL to read open: never assumed closed")
+
+
+def test_contactors_command_the_hv_board_and_read_its_auxiliary_contacts(rig, can_config) -> None:
+    emulator, channel, _ = rig
+    contactors = CanContactors(can_config, channel)
+    assert contactors.read() is None  # no feedback yet
+    contactors.write(ContactorSet(main_plus=False, main_minus=True, precharge=True))
+    wait_for(lambda: emulator.plant.hv.commanded.precharge, 10, "the HV board to energise precharge")
+    exchange(emulator, channel)
+    assert contactors.read() == ContactorSet(main_plus=False, main_minus=True, precharge=True)
+    emulator.faults.command("fault silence hv")
+    exchange(emulator, channel)
+    stale = time.time() + can_config.timeouts_s["contactor_feedback"] + 0.01
+    assert contactors.read(stale) == ContactorSet()  # stale feedback reads open: a mismatch to closed coils
+    emulator.step(stale + can_config.timeouts_s["contactor_command"])
+    assert emulator.plant.hv.commanded == type(emulator.plant.hv.commanded)()  # its watchdog released all
