@@ -69,7 +69,7 @@ class Runner:
     def _pump(self, running: _Running, stream: IO[bytes]) -> None:
         spec = running.spec
         log = None
-        if spec.output in ("log", "both"):
+        if spec.output in ("log", "both", "own_log", "full"):
             self.log_dir.mkdir(parents=True, exist_ok=True)
             log = open(self.log_dir / f"{spec.label}.log", "a", encoding="utf-8")  # noqa: SIM115
         try:
