@@ -46,8 +46,6 @@ from bms_interfaces.msg import ComponentInfo
 
 # While a managed node does not answer, say so this often (seconds).
 WAIT_REPORT_PERIOD_S = 3.0
-# While a managed node does not answer, say so this often (seconds).
-WAIT_REPORT_PERIOD_S = 3.0
 _LABELS = {
     Transition.TRANSITION_CONFIGURE: "configure",
     Transition.TRANSITION_ACTIVATE: "activate",
@@ -138,7 +136,6 @@ class LifecycleManager(Node):
         change, get = self._lifecycle_clients[name]
         waited = 0.0
         next_report_s = WAIT_REPORT_PERIOD_S
-        next_report_s = WAIT_REPORT_PERIOD_S
         while not (change.service_is_ready() and get.service_is_ready()):
             if self.stop.is_set() or self._out_of_time():
                 raise TransitionFailed(f"{name}: interrupted while waiting for its lifecycle services")
@@ -147,9 +144,6 @@ class LifecycleManager(Node):
                     f"{self._resolve(name)}: lifecycle services not available after "
                     f"{self.service_wait_timeout_s:g} s (is the node running and a lifecycle node?)"
                 )
-            if waited >= next_report_s:
-                next_report_s += WAIT_REPORT_PERIOD_S
-                self._report_waiting(name, waited)
             if waited >= next_report_s:
                 next_report_s += WAIT_REPORT_PERIOD_S
                 self._report_waiting(name, waited)
@@ -163,15 +157,8 @@ class LifecycleManager(Node):
                 f"{self.service_wait_timeout_s:g} s (is the node running, in any process or host, "
                 "on this ROS_DOMAIN_ID?)")
         self._status_pub.publish(String(data=text))
-        self.get_logger().warning(text)
-
-    def _report_waiting(self, name: str, waited_s: float) -> None:
-        """Say which node holds bring-up up, on the log and ``~/status`` (the plant repeats it)."""
-        text = (f"waiting for {self._resolve(name)}: no lifecycle services after {waited_s:.0f} s of "
-                f"{self.service_wait_timeout_s:g} s (is the node running, in any process or host, "
-                "on this ROS_DOMAIN_ID?)")
-        self._status_pub.publish(String(data=text))
-        self.get_logger().warning(text)
+        # A bring-up takes seconds on a loaded machine; only a long wait is a warning.
+        (self.get_logger().warning if waited_s >= 10.0 else self.get_logger().info)(text)
 
     def state_of(self, name: str) -> int:
         _, get = self._clients_for(name)

@@ -201,9 +201,9 @@ class PlantNode(Node):
         # In a launch with a lifecycle manager: wait until it reports every managed node active,
         # so the estimator and master see the run from t = 0 (and a recorded run replays alike).
         self.wait_for_manager = bool(declare(self, "wait_for_manager", False))
+        # Followed even when not waited for: it names the node a bring-up waits for.
         self.manager_status: str | None = None
-        if self.wait_for_manager:
-            self.create_subscription(String, MANAGER_STATUS, self._on_manager_status, topics.LATCHED)
+        self.create_subscription(String, MANAGER_STATUS, self._on_manager_status, topics.LATCHED)
         self._next_wait_log = time.monotonic() + WAIT_LOG_PERIOD_S
         self.wall_start = time.monotonic()
         self._timer = self.create_timer(self.step_s / self.speed, self.step)
@@ -255,12 +255,16 @@ class PlantNode(Node):
             self.get_logger().warning(f"{topics.SIM_BLEED_SWITCHES} for module {module} ignored: {why}",
                                       throttle_duration_sec=5.0)
             return
+        mask = np.asarray(msg.balance, dtype=bool)
         try:
-            self.plant.set_module_balancing(module, np.asarray(msg.balance, dtype=bool))
+            self.plant.set_module_balancing(module, mask)
         except ValueError as exc:
             self.get_logger().error(f"{topics.SIM_BLEED_SWITCHES} ignored: {exc}", throttle_duration_sec=5.0)
             return
-        self._bleed_refreshed_s[module] = self.plant.time_s
+        if mask.any():
+            self._bleed_refreshed_s[module] = self.plant.time_s
+        else:
+            self._bleed_refreshed_s.pop(module, None)
 
     def _on_coils(self, msg: ContactorCommand) -> None:
         self.plant.hv.command_contactors(msg.main_plus, msg.main_minus, msg.precharge)
@@ -308,9 +312,13 @@ class PlantNode(Node):
         waits for every few seconds: a bring-up never hangs silently."""
         waiting = self._waiting_for()
         if waiting:
-            if time.monotonic() >= self._next_wait_log:
-                self._next_wait_log = time.monotonic() + WAIT_LOG_PERIOD_S
-                self.get_logger().warning(f"simulated time has not started: waiting for {waiting}")
+            now = time.monotonic()
+            if now >= self._next_wait_log:
+                self._next_wait_log = now + WAIT_LOG_PERIOD_S
+                # A bring-up takes seconds on a loaded machine; only a long wait is a warning.
+                waited_s = now - self.wall_start
+                log = self.get_logger().warning if waited_s > 3 * WAIT_LOG_PERIOD_S else self.get_logger().info
+                log(f"simulated time has not started: waiting for {waiting}")
             return False
         self.started = True
         self.wall_start = time.monotonic()
@@ -318,16 +326,17 @@ class PlantNode(Node):
         return True
 
     def _waiting_for(self) -> str:
+        """What simulated time waits for ("" = nothing): hosted nodes not active yet, and the
+        lifecycle manager, whose status names the node that holds bring-up up."""
+        parts = []
         if self.wait_for_nodes:
             inactive = [n.get_name() for n in [*self.modules, self.current_sensor] if n is not None and not n.active]
             if inactive:
-                return f"hosted nodes to be activated by the lifecycle manager: {', '.join(inactive)}"
-        if self.wait_for_manager and self.manager_status != "active":
-            status = f"{self.get_namespace().rstrip('/')}/{MANAGER_STATUS}"
-            if self.manager_status is None:
-                return f"the lifecycle manager: nothing on {status} yet (is it running?)"
-            return f"the lifecycle manager to report active; {status}: {self.manager_status}"
-        return ""
+                parts.append(f"hosted nodes to be activated: {', '.join(inactive)}")
+        if parts or (self.wait_for_manager and self.manager_status != "active"):
+            status = self.manager_status or "nothing yet (is it running?)"
+            parts.append(f"the lifecycle manager ({self.get_namespace().rstrip('/')}/{MANAGER_STATUS}: {status})")
+        return "; ".join(parts)
 
     def _publish_cell_truth(self) -> None:
         """Each module hosted elsewhere gets its AFE inputs at its sampling instant (sim_link)."""

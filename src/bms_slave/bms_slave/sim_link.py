@@ -51,6 +51,9 @@ class SimTruthLink(Node):
         self.samplers: dict[int, Callable[[float], None]] = {}
         self._bleed_pub = self.create_publisher(BalancingCommand, topics.SIM_BLEED_SWITCHES, topics.PER_MODULE)
         self.create_subscription(CellMeasurements, topics.SIM_CELL_TRUTH, self._on_truth, topics.PER_MODULE)
+        self.get_logger().info(
+            f"modules {', '.join(map(str, module_ids))}: simulated AFEs on the plant's cells "
+            f"({topics.SIM_CELL_TRUTH} in, {topics.SIM_BLEED_SWITCHES} out)")
 
     def afe_inputs(self, module: int) -> AfeInputs:
         if module not in self.inputs:
