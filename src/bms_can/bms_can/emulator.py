@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--duration", type=float, default=0.0, help="simulated seconds; 0 = until stopped")
     parser.add_argument("--fault", action="append", default=[], metavar="KIND:TARGET")
+    argv = sys.argv[1:] if argv is None else argv
+    if "--ros-args" in argv:  # started by a launch file's <node>: it is not a ROS node
+        argv = argv[:argv.index("--ros-args")]
     args = parser.parse_args(argv)
     try:
         emulator = BoardEmulator(load_pack_config(args.pack), load_can_config(args.can_config),

@@ -1,0 +1,76 @@
+"""boards.launch.xml end to end on CAN: the board emulator (bms_can) is the pack on a Unix-socket
+python-can bus, and the whole system runs on the CAN drivers (AFE, current sensor, contactors,
+limits frame) until DRIVE; a board that then stops sending raises the supervisor's stale fault
+and the contactors open."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bms_common import topics
+from bms_common.testing import NodeProcess, executable, wait_for
+from bms_interfaces.msg import CellMeasurements, ContactorState, PackMeasurement, PackState, SafetyStatus
+
+CAN_CONFIG = """\
+bus: {{interface: unix, channel: {channel}}}
+sources: {{current: ivt_i, pack_voltage: ivt_u1, dc_link_voltage: ivt_u2,
+          insulation_resistance: iso165c, hvil: contactor_feedback}}
+"""
+
+
+@pytest.fixture
+def can_bus(tmp_path: Path):
+    channel = tempfile.mkdtemp(prefix="bmscan-")  # short: socket paths are limited to 107 bytes
+    config = tmp_path / "can.yaml"
+    config.write_text(CAN_CONFIG.format(channel=channel))
+    yield config
+    shutil.rmtree(channel, ignore_errors=True)
+
+
+def test_boards_launch_reaches_drive_on_the_emulator_and_opens_on_a_silent_board(ros, tmp_path, can_bus) -> None:
+    states = ros.collect(PackState, topics.PACK_STATE.name, topics.RELIABLE)
+    safety = ros.collect(SafetyStatus, topics.SAFETY_STATUS.name, topics.LATCHED)
+    contactors = ros.collect(ContactorState, topics.CONTACTOR_STATE.name, topics.LATCHED)
+    cells = ros.collect(CellMeasurements, topics.CELL_MEASUREMENTS.name, topics.CELL_MEASUREMENTS.qos)
+    pack = ros.collect(PackMeasurement, topics.PACK_MEASUREMENT.name, topics.RELIABLE)
+    env = {"BMS_CAN_CONFIG": str(can_bus)}
+    emulator_log = (tmp_path / "emulator.log").open("w")
+    emulator = subprocess.Popen([executable("bms_can", "emulator"), "--pack", "demo"], stdin=subprocess.PIPE,
+                                stdout=emulator_log, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, **env})
+    launch = NodeProcess(
+        [shutil.which("bms") or f"{sys.prefix}/bin/bms", "launch", "boards", "afe_backend:=can",
+         "current_sensor_backend:=can", "contactor_backend:=can", "mode:=DRIVE", "record:=false",
+         f"state_dir:={tmp_path / 'state'}"], tmp_path / "launch.log", env)
+    try:
+        wait_for(lambda: not launch.alive() or any(s.operating_state == PackState.STATE_DRIVE for s in list(states)),
+                 180, "DRIVE on CAN data alone")
+        assert launch.alive(), launch.output()[-3000:]
+        wait_for(lambda: len(ros.snapshot(topics.PACK_MEASUREMENT.name)) > 5, 30, "pack measurements")
+        sample = next(m for m in reversed(list(cells)) if m.module_id == 0)
+        assert 3.0 < np.min(sample.cell_voltages_v) and np.max(sample.cell_voltages_v) < 4.3
+        measurement = list(pack)[-1]
+        assert measurement.hvil_closed and measurement.insulation_resistance_ohm > 1e6
+        assert abs(measurement.pack_voltage_v - 48 * float(np.mean(sample.cell_voltages_v))) < 5.0
+
+        emulator.stdin.write("fault silence 1\n")
+        emulator.stdin.flush()
+        wait_for(lambda: any(f.code == "STALE_MODULE" and f.module_id == 1 and m.level == SafetyStatus.LEVEL_FAULT
+                             for m in list(safety)[-5:] for f in m.faults), 60, "STALE_MODULE for module 1")
+        wait_for(lambda: (c := list(contactors)[-1]) and not (c.main_plus_closed or c.main_minus_closed
+                                                              or c.precharge_closed), 30, "contactors open")
+    finally:
+        launch.stop(timeout_s=60)
+        emulator.stdin.close()
+        emulator.terminate()
+        emulator.wait(10)
+        emulator_log.close()
+    assert launch.proc.returncode == 0, launch.output()[-3000:]
