@@ -117,4 +117,4 @@ def test_a_driver_that_is_not_installed_is_named_with_the_installed_ones(tmp_pat
     finally:
         process.stop()
     assert process.proc.returncode == 2
-    assert "no driver 'ltc6813' in entry point group bms_slave.afe_backends (installed: bench)" in process.output()
+    assert "no driver 'ltc6813' in entry point group bms_slave.afe_backends (installed: bench, can)" in process.output()
