@@ -157,8 +157,12 @@ class LifecycleManager(Node):
                 f"{self.service_wait_timeout_s:g} s (is the node running, in any process or host, "
                 "on this ROS_DOMAIN_ID?)")
         self._status_pub.publish(String(data=text))
-        # A bring-up takes seconds on a loaded machine; only a long wait is a warning.
-        (self.get_logger().warning if waited_s >= 10.0 else self.get_logger().info)(text)
+        # A bring-up takes seconds on a loaded machine; only a long wait is a warning. (Two call
+        # sites: rclpy refuses a severity change at one.)
+        if waited_s >= 10.0:
+            self.get_logger().warning(text)
+        else:
+            self.get_logger().info(text)
 
     def state_of(self, name: str) -> int:
         _, get = self._clients_for(name)

@@ -315,10 +315,13 @@ class PlantNode(Node):
             now = time.monotonic()
             if now >= self._next_wait_log:
                 self._next_wait_log = now + WAIT_LOG_PERIOD_S
-                # A bring-up takes seconds on a loaded machine; only a long wait is a warning.
-                waited_s = now - self.wall_start
-                log = self.get_logger().warning if waited_s > 3 * WAIT_LOG_PERIOD_S else self.get_logger().info
-                log(f"simulated time has not started: waiting for {waiting}")
+                # A bring-up takes seconds on a loaded machine; only a long wait is a warning. (Two
+                # call sites: rclpy refuses a severity change at one.)
+                text = f"simulated time has not started: waiting for {waiting}"
+                if now - self.wall_start > 3 * WAIT_LOG_PERIOD_S:
+                    self.get_logger().warning(text)
+                else:
+                    self.get_logger().info(text)
             return False
         self.started = True
         self.wall_start = time.monotonic()
