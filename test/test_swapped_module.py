@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from rosgraph_msgs.msg import Clock
+from std_msgs.msg import String
 
 from bms_common import topics
 from bms_common.pack_config import load_pack_config
@@ -163,3 +165,21 @@ def test_a_left_out_module_that_never_starts_is_named_and_the_contactors_stay_op
     assert "simulated time starts" not in log
     closed = [m for m in list(coils) + list(commands) if m.main_plus or m.main_minus or m.precharge]
     assert not closed, closed[:3]
+
+
+def test_waiting_for_the_manager_does_not_depend_on_waiting_for_hosted_nodes(tmp_path: Path):
+    # wait_for_nodes off (nothing activates the hosted nodes here), wait_for_manager on: simulated
+    # time waits for the manager alone, says so, and starts when the manager reports active.
+    sim = start_node(tmp_path, "bms_slave", "sim_host", *params(speed=3.0, wait_for_nodes=False, wait_for_manager=True))
+    ros = RosHarness("manager_wait_test")
+    try:
+        clock = ros.collect(Clock, "/clock", 10)
+        wait_for(lambda: "waiting for the lifecycle manager (/bms/lifecycle_manager/status: nothing yet" in sim.output(),
+                 60, "the plant to say that it waits for the lifecycle manager")
+        assert not list(clock)
+        status = ros.node.create_publisher(String, "lifecycle_manager/status", topics.LATCHED)
+        status.publish(String(data="active"))
+        wait_for(lambda: len(clock) >= 5, 60, "simulated time to start once the manager reports active")
+    finally:
+        ros.close()
+        sim.stop()
