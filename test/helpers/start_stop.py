@@ -76,6 +76,10 @@ def stop(launch: NodeProcess, state_dir: Path, all_at_once: bool, timeout_s: flo
                 stopped.exit_s[label] = time.monotonic() - started
                 del left[label]
         time.sleep(0.01)
+    if all_at_once:
+        # `bms launch` ends by itself once its processes have; a signal now could reach it while
+        # Python is tearing down, when the default handler kills it.
+        wait_for(lambda: not launch.alive(), timeout_s, "bms launch to end after its processes")
     stopped.launch_code = launch.stop(timeout_s=timeout_s)
     state, problem = load_state(state_file(state_dir))
     assert problem is None, problem

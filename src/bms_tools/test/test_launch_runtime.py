@@ -78,6 +78,18 @@ def test_error_exit_code_and_message(env: dict[str, str]) -> None:
     assert f"bms launch: error: {SAMPLES / 'semantics.launch.xml'}:4: argument 'pack' is required" in launch.output
 
 
+def test_warnings_and_strict_mode(env: dict[str, str]) -> None:
+    sample = str(SAMPLES / "warnings" / "missing_param_file.launch.xml")
+    lenient = Launch([sample, "--dry-run"], env)
+    assert lenient.wait() == 0
+    assert f"bms launch: warning: {sample}:3: parameter file" in lenient.output
+    strict = Launch([sample, "--dry-run", "--strict"], env)
+    assert strict.wait() == 2
+    assert f"bms launch: error: {sample}:3: parameter file" in strict.output
+    empty = Launch([str(SAMPLES / "required.launch.xml"), "code:=", "--dry-run"], env)
+    assert empty.wait() == 2 and "launch argument 'code' has no value" in empty.output
+
+
 def test_dry_run_prints_processes_without_starting_them(env: dict[str, str]) -> None:
     launch = Launch([str(SAMPLES / "required.launch.xml"), "--dry-run"], env)
     assert launch.wait() == 0
