@@ -116,3 +116,10 @@ def test_a_field_without_a_source_is_a_configuration_error() -> None:
         require_sources(config)
     with pytest.raises(ConfigError, match="sources.hvil must be one of contactor_feedback, got 'assume'"):
         parse_can_config({"sources": {"hvil": "assume"}}, Path("bad.yaml"))
+
+
+def test_the_documented_frame_tables_are_the_dbc_files() -> None:
+    from bms_can.dbc_tables import tables
+
+    doc = Path(__file__).resolve().parents[3] / "docs" / "can.md"
+    assert tables() in doc.read_text(), "docs/can.md: regenerate with python -m bms_can.dbc_tables"
