@@ -8,11 +8,21 @@ with the same state directory comes up without a fault.
 
 from __future__ import annotations
 
+import signal
 import sys
+import time
 from pathlib import Path
+
+import pytest
+from ament_index_python.packages import get_package_prefix
+
+from bms_common.testing import NodeProcess, wait_for
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 from start_stop import start, stop  # noqa: E402
+
+PROBE = Path(__file__).parent / "helpers" / "probe_lifecycle_node.py"
+MANAGER = Path(get_package_prefix("bms_common")) / "lib" / "bms_common" / "lifecycle_manager"
 
 EXIT_LIMIT_S = 3.0
 PERSISTED = ["estimator.npz", "safety_supervisor.json"]
@@ -44,3 +54,37 @@ def test_start_stop_cycles_with_one_state_directory(tmp_path: Path) -> None:
         assert stopped.launch_code == 0, where
         assert max(stopped.exit_s.values()) <= EXIT_LIMIT_S, f"{where}: {stopped.exit_s}"
         assert stopped.latched == [] and stopped.logged == [], f"{where}: {stopped.latched} {stopped.logged}"
+
+
+def start_probes(tmp_path: Path, hang_on: dict[str, str]) -> list[NodeProcess]:
+    return [NodeProcess([sys.executable, str(PROBE), name, "--ros-args", "-p", f"journal:={tmp_path / 'journal'}",
+                         *(["-p", f"hang_on:={hang_on[name]}"] if name in hang_on else [])],
+                        tmp_path / f"{name}.log")
+            for name in ("alpha", "bravo")]
+
+
+@pytest.mark.parametrize("second_signal", [False, True], ids=["deadline", "sigterm"])
+def test_manager_shutdown_is_bounded_when_a_node_does_not_answer(tmp_path: Path, second_signal: bool) -> None:
+    """bravo never answers 'deactivate' (as a node already exiting under ros2 launch): the manager
+    gives up after shutdown_timeout_s, or at once at a second signal, and exits 0."""
+    probes = start_probes(tmp_path, {"bravo": "deactivate"})
+    timeout_s = 20.0 if second_signal else 1.0
+    manager = NodeProcess([str(MANAGER), "--ros-args", "-r", "__ns:=/bms", "-p", "node_names:=[alpha, bravo]",
+                           "-p", f"shutdown_timeout_s:={timeout_s}"], tmp_path / "manager.log")
+    try:
+        wait_for(lambda: "]: active" in manager.output(), 60, "the manager to bring alpha and bravo up")
+        manager.proc.send_signal(signal.SIGINT)
+        if second_signal:
+            wait_for(lambda: "bravo deactivate" in (tmp_path / "journal").read_text(), 10, "bravo to hang")
+            manager.proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        code = manager.proc.wait(timeout=EXIT_LIMIT_S + 5)
+        took_s = time.monotonic() - signalled
+    finally:
+        manager.stop()
+        for probe in probes:
+            probe.stop()
+    assert code == 0, manager.output()
+    assert took_s <= EXIT_LIMIT_S, (took_s, manager.output())
+    assert "/bms/bravo: no answer to 'deactivate'" in manager.output()
+    assert "/bms/alpha: 'deactivate' skipped" in manager.output()

@@ -8,7 +8,7 @@ Parameters
   autostart (bool, true)        configure and activate at start
   service_wait_timeout_s (30)   how long to wait for a node's lifecycle services to appear
   transition_timeout_s (10)     how long one transition may take
-  shutdown_timeout_s (2)        how long the orderly shutdown after SIGINT / SIGTERM may take in all
+  shutdown_timeout_s (1.5)      how long the orderly shutdown after SIGINT / SIGTERM may take in all
 
 Bring-up configures every node, then activates them in order. When a node fails a transition
 (its callback returns FAILURE or ERROR, raises, or does not answer in time) the manager stops:
@@ -85,7 +85,7 @@ class LifecycleManager(Node):
         self.autostart = bool(declare(self, "autostart", True))
         self.service_wait_timeout_s = float(declare(self, "service_wait_timeout_s", 30.0))
         self.transition_timeout_s = float(declare(self, "transition_timeout_s", 10.0))
-        self.shutdown_timeout_s = float(declare(self, "shutdown_timeout_s", 2.0))
+        self.shutdown_timeout_s = float(declare(self, "shutdown_timeout_s", 1.5))
         self.announcer = ComponentAnnouncer(
             self, Identity(kind=ComponentInfo.KIND_TOOL, implementation="bms_common.lifecycle_manager")
         )
@@ -176,9 +176,13 @@ class LifecycleManager(Node):
         label = _LABELS.get(transition_id, str(transition_id))
         response = self._call(change, request, self.transition_timeout_s)
         if response is None:
-            raise TransitionFailed(
-                f"{self._resolve(name)}: no answer to '{label}' within {self.transition_timeout_s:g} s"
-            )
+            if not change.service_is_ready():
+                why = "its services went away (its process is ending)"
+            elif self._out_of_time():
+                why = "the shutdown was cut short" if self.abort.is_set() else "shutdown_timeout_s passed"
+            else:
+                why = f"not within {self.transition_timeout_s:g} s"
+            raise TransitionFailed(f"{self._resolve(name)}: no answer to '{label}': {why}")
         if not response.success:
             raise TransitionFailed(f"{self._resolve(name)}: transition '{label}' failed")
 
