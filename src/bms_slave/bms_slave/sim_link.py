@@ -16,8 +16,9 @@ import numpy as np
 from rclpy.node import Node
 
 from bms_common import topics
+from bms_common.component_info import ComponentAnnouncer, Identity
 from bms_common.stamps import to_seconds, to_stamp
-from bms_interfaces.msg import BalancingCommand, CellMeasurements
+from bms_interfaces.msg import BalancingCommand, CellMeasurements, ComponentInfo
 
 from .plant import AfeInputs
 
@@ -46,6 +47,8 @@ class SimTruthLink(Node):
     def __init__(self, cells: int, sensors: int, module_ids: list[int], **kwargs) -> None:
         super().__init__("sim_link_" + "_".join(map(str, module_ids)), **kwargs)
         self.cells, self.sensors = cells, sensors
+        self.announcer = ComponentAnnouncer(self, Identity(
+            kind=ComponentInfo.KIND_SIMULATION, implementation="bms_slave.sim_link", hardware_id="sim"))
         self.inputs: dict[int, AfeInputs] = {}
         self.switches = {m: np.zeros(cells, dtype=bool) for m in module_ids}
         self.samplers: dict[int, Callable[[float], None]] = {}
