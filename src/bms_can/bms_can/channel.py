@@ -7,6 +7,7 @@ False, a failed receive is retried after a pause, error frames and bus-off are c
 
 from __future__ import annotations
 
+import atexit
 import collections
 import json
 import threading
@@ -133,9 +134,19 @@ _lock = threading.Lock()
 
 
 def shared_channel(config: CanConfig) -> CanChannel:
-    """The process's channel for this bus configuration, opened on first use."""
+    """The process's channel for this bus configuration, opened on first use and closed when the
+    process exits."""
     key = json.dumps(config.bus, sort_keys=True, default=str)
     with _lock:
         if key not in _channels:
+            if not _channels:
+                atexit.register(_close_all)
             _channels[key] = CanChannel(config)
         return _channels[key]
+
+
+def _close_all() -> None:
+    with _lock:
+        for channel in _channels.values():
+            channel.close()
+        _channels.clear()

@@ -176,3 +176,24 @@ def test_contactors_command_the_hv_board_and_read_its_auxiliary_contacts(rig, ca
     assert contactors.read(stale) == ContactorSet()  # stale feedback reads open: a mismatch to closed coils
     emulator.step(stale + can_config.timeouts_s["contactor_command"])
     assert emulator.plant.hv.commanded == type(emulator.plant.hv.commanded)()  # its watchdog released all
+
+
+def test_balancing_reaches_the_board_and_comes_back_in_its_status(rig) -> None:
+    emulator, channel, pages = rig
+    afe = CanAfe(pages, 2)
+    mask = np.zeros(12, dtype=bool)
+    mask[[1, 7]] = True
+    afe.set_balancing(mask)
+    wait_for(lambda: emulator.plant.balancing_mask[24:36].any(), 10, "the board to close bleed switches")
+    assert (emulator.plant.balancing_mask[24:36] == mask).all()
+    exchange(emulator, channel)
+    assert (afe.read().balancing == mask).all()
+
+
+def test_the_emulated_load_obeys_the_limits_frame(rig, can_config) -> None:
+    emulator, channel, _ = rig
+    channel.send(channel.protocol.limits(12.5, 40.0, 201.6, 0.0))
+    wait_for(lambda: emulator.plant.discharge_limit_a == pytest.approx(40.0), 10, "the load to take the limits")
+    assert emulator.plant.charge_limit_a == pytest.approx(12.5)
+    emulator.step(time.time() + can_config.timeouts_s["limits"] + 0.01)  # no fresh limits: nothing allowed
+    assert emulator.plant.charge_limit_a == 0.0 and emulator.plant.discharge_limit_a == 0.0
