@@ -8,6 +8,7 @@ with the same state directory comes up without a fault.
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import time
@@ -29,12 +30,16 @@ PERSISTED = ["estimator.npz", "safety_supervisor.json"]
 
 
 def test_sigint_to_every_process_at_once(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    launch = start(state, tmp_path / "launch.log")
+    state, bag = tmp_path / "state", tmp_path / "bag"
+    launch = start(state, tmp_path / "launch.log", "record:=true", f"bag:={bag}")
     stopped = stop(launch, state, all_at_once=True)
     log = launch.output()
-    assert set(stopped.exit_s) >= {"sim_host", "safety_supervisor", "contactor", "master", "estimator",
-                                   "lifecycle_manager"}, log[-3000:]
+    assert set(stopped.exit_s) == {"sim_host", "safety_supervisor", "contactor", "master", "estimator",
+                                   "recorder", "lifecycle_manager"}, log[-3000:]
+    assert (bag / "metadata.yaml").is_file(), log[-3000:]
+    # Cleanly: each ends with 0 even though `bms launch` signals what still runs once the
+    # lifecycle manager (on_exit=shutdown) has ended, a second SIGINT as under a terminal's Ctrl-C.
+    assert re.findall(r"\[launch\] (\S+): exited with code (?!0$)(.*)", log, re.MULTILINE) == [], log[-3000:]
     slow = {label: round(s, 2) for label, s in stopped.exit_s.items() if s > EXIT_LIMIT_S}
     assert not slow, f"ended later than {EXIT_LIMIT_S} s after SIGINT: {slow}\n{log[-3000:]}"
     assert stopped.persisted_after_stop == PERSISTED, log[-3000:]

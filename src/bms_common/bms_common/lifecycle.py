@@ -27,7 +27,7 @@ from bms_common.component_info import ComponentAnnouncer, Identity
 
 __all__ = [
     "BmsLifecycleNode", "LifecycleState", "TransitionCallbackReturn", "make_executor", "spin", "take_pending",
-    "run_main",
+    "run_main", "ignore_late_signals",
 ]
 
 
@@ -85,10 +85,16 @@ def take_pending(subscription: Subscription, callback: Callable[[Any], None], li
     return taken
 
 
-def make_executor() -> Executor:
-    """EventsExecutor costs about a third of the CPU per message (docs/development.md);
-    ``BMS_EXECUTOR=single`` selects the classic one."""
-    if os.environ.get("BMS_EXECUTOR", "events") == "events":
+def make_executor(nodes: Sequence[Node] = ()) -> Executor:
+    """EventsExecutor for nodes on the wall clock: about a third of the CPU per message
+    (docs/development.md). SingleThreadedExecutor when a node is on simulated time: the
+    EventsExecutor runs a timer on ROS time late or not at all when /clock updates come fast
+    (docs/lifecycle.md, "Executors"). ``BMS_EXECUTOR=events`` or ``single`` forces one."""
+    choice = os.environ.get("BMS_EXECUTOR", "")
+    if not choice:
+        on_sim_time = any(node.get_parameter("use_sim_time").value for node in nodes)
+        choice = "single" if on_sim_time else "events"
+    if choice == "events":
         from rclpy.experimental import EventsExecutor
 
         return EventsExecutor()
@@ -107,7 +113,7 @@ def spin(nodes: Sequence[Node], executor: Executor | None = None,
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, request_stop)
-    executor = executor or make_executor()
+    executor = executor or make_executor(nodes)
     for node in nodes:
         executor.add_node(node)
         if isinstance(node, BmsLifecycleNode):
@@ -154,7 +160,20 @@ def run_main(factory: Callable[[], Sequence[Node] | Node], args: list[str] | Non
     finally:
         if rclpy.ok():
             rclpy.shutdown()
+        ignore_late_signals()
     return 0
+
+
+def ignore_late_signals() -> None:
+    """Call when a node process has done its shutdown and only has to exit.
+
+    A process often gets SIGINT twice: from the terminal's Ctrl-C and from the launcher (real
+    ``ros2 launch`` signals every process it started, and ``bms launch`` signals what is still
+    running when a required node ends). Python puts the default handlers back while it tears
+    itself down, so a second signal then would kill an orderly exit with status -2."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def declare(node: Node, name: str, default: bool | int | float | str | list) -> object:

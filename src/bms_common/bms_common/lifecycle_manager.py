@@ -7,7 +7,7 @@ Parameters
   pack ("")                     pack configuration used to expand ``*`` entries
   autostart (bool, true)        configure and activate at start
   service_wait_timeout_s (30)   how long to wait for a node's lifecycle services to appear
-  transition_timeout_s (10)     how long one transition may take
+  transition_timeout_s (30)     how long one transition may take (a loaded machine is slow)
   shutdown_timeout_s (1.5)      how long the orderly shutdown after SIGINT / SIGTERM may take in all
 
 Bring-up configures every node, then activates them in order. When a node fails a transition
@@ -40,11 +40,13 @@ from std_msgs.msg import String
 
 from bms_common import topics
 from bms_common.component_info import ComponentAnnouncer, Identity
-from bms_common.lifecycle import declare
+from bms_common.lifecycle import declare, ignore_late_signals
 from bms_common.pack_config import load_pack_config
 from bms_interfaces.msg import ComponentInfo
 
 # While a managed node does not answer, say so this often (seconds).
+# A service unmatched this long has gone (its process is exiting), not flickered.
+SERVICE_GONE_S = 1.0
 WAIT_REPORT_PERIOD_S = 3.0
 _LABELS = {
     Transition.TRANSITION_CONFIGURE: "configure",
@@ -84,7 +86,7 @@ class LifecycleManager(Node):
         self.node_names = expand_node_names([n for n in (names or []) if n], pack)
         self.autostart = bool(declare(self, "autostart", True))
         self.service_wait_timeout_s = float(declare(self, "service_wait_timeout_s", 30.0))
-        self.transition_timeout_s = float(declare(self, "transition_timeout_s", 10.0))
+        self.transition_timeout_s = float(declare(self, "transition_timeout_s", 30.0))
         self.shutdown_timeout_s = float(declare(self, "shutdown_timeout_s", 1.5))
         self.announcer = ComponentAnnouncer(
             self, Identity(kind=ComponentInfo.KIND_TOOL, implementation="bms_common.lifecycle_manager")
@@ -117,8 +119,17 @@ class LifecycleManager(Node):
         exiting) or when the shutdown runs out of time."""
         future = client.call_async(request)
         deadline = min(time.monotonic() + timeout_s, self._deadline)
-        while not future.done() and client.service_is_ready() and not self._out_of_time():
-            self._executor.spin_once(timeout_sec=max(0.0, min(0.05, deadline - time.monotonic())))
+        gone_since: float | None = None
+        while not future.done() and not self._out_of_time():
+            now = time.monotonic()
+            # The graph flickers on a loaded machine: a service is gone once it stays unmatched.
+            if client.service_is_ready():
+                gone_since = None
+            elif gone_since is None:
+                gone_since = now
+            elif now - gone_since > SERVICE_GONE_S:
+                break
+            self._executor.spin_once(timeout_sec=max(0.0, min(0.05, deadline - now)))
             if time.monotonic() >= deadline:
                 break
         if not future.done():
@@ -280,6 +291,7 @@ def main(args: list[str] | None = None) -> int:
         manager.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+        ignore_late_signals()
     return code
 
 

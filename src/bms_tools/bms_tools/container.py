@@ -21,7 +21,7 @@ import rclpy
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from bms_common.lifecycle import spin
+from bms_common.lifecycle import ignore_late_signals, spin
 
 
 def build_nodes(specs: list[dict], stop: threading.Event) -> list[Node]:
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if rclpy.ok():
             rclpy.shutdown()
+        ignore_late_signals()
     return 0
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rclpy.node import Node
 
-from bms_common.lifecycle import declare
+from bms_common.lifecycle import declare, ignore_late_signals
 from bms_tools.bags.record import Recorder, RecordOptions, run_until_stopped
 from bms_tools.bags.writer import SplitLimits
 from bms_tools.rosgraph import close_node, open_node
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     path = run_until_stopped(recorder, stop)
     node.get_logger().info(f"bag written to {path} ({recorder.writer.messages} messages)")
     close_node(context, node)
+    ignore_late_signals()
     return 0
 
 
