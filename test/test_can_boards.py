@@ -67,6 +67,17 @@ def test_boards_launch_reaches_drive_on_the_emulator_and_opens_on_a_silent_board
                              for m in list(safety)[-5:] for f in m.faults), 60, "STALE_MODULE for module 1")
         wait_for(lambda: (c := list(contactors)[-1]) and not (c.main_plus_closed or c.main_minus_closed
                                                               or c.precharge_closed), 30, "contactors open")
+
+        # Bad frames of every kind: the board's nodes flag them and keep publishing.
+        for fault in ("invalid 0", "bad_crc 2", "wrong_length 3", "unknown_page 2", "error_burst bus"):
+            emulator.stdin.write(f"fault {fault}\n")
+        emulator.stdin.flush()
+        seen = len(cells)
+        wait_for(lambda: any(m.module_id == 0 and np.isnan(m.cell_voltages_v).all()
+                             and set(m.cell_flags) == {CellMeasurements.CELL_ADC_MISMATCH} for m in list(cells)[seen:])
+                 and any(m.module_id == 2 and m.module_flags & CellMeasurements.MODULE_AFE_COMM_ERROR
+                         for m in list(cells)[seen:]), 30, "flagged samples of modules 0 and 2")
+        assert launch.alive(), launch.output()[-3000:]
     finally:
         launch.stop(timeout_s=60)
         emulator.stdin.close()

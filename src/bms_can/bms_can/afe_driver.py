@@ -9,8 +9,9 @@ alive counter and a CRC. :class:`PackPages` keeps the latest page of everything 
 - a page older than its timeout makes its values NaN and sets MODULE_AFE_COMM_ERROR; when no
   page of the module is fresh the AFE counts as silent (AfeCommunicationError: no message);
 - a value flagged invalid is NaN with CELL_ADC_MISMATCH (a temperature: MODULE_THERMISTOR_FAULT);
-  a raw extreme (0 or 8191 mV, -128 or 127 degC) or a voltage outside the AFE range is NaN with
-  CELL_OUT_OF_RANGE (a temperature: MODULE_THERMISTOR_FAULT);
+  a voltage of 0 mV or above the AFE range (5 V; the raw maximum is 8191 mV) is NaN with
+  CELL_OUT_OF_RANGE; a raw extreme temperature (-128 or 127 degC) is NaN with
+  MODULE_THERMISTOR_FAULT;
 - a stale BoardStatus, more than ``max_consecutive_errors`` counter or CRC errors in a row, or a
   burst of error frames on the bus set MODULE_AFE_COMM_ERROR.
 """
@@ -41,7 +42,6 @@ from .channel import CanChannel, shared_channel
 from .config import CanConfig, load_can_config
 from .protocol import CELLS_PER_PAGE, SENSORS_PER_PAGE, CounterCheck, Frame, FrameError
 
-RAW_VOLTAGE_EXTREMES_V = (0.0, 8.191)
 RAW_TEMPERATURE_EXTREMES_DEGC = (-128.0, 127.0)
 
 
@@ -112,7 +112,7 @@ class PackPages:
             self.status_afe_errors[module] = int(s["AfeErrors"])
 
     def _on_error(self, error: FrameError) -> None:
-        if error.kind in ("cell_voltages", "cell_temperatures") and "unknown page" in str(error):
+        if error.unknown_page:
             self.unknown_pages += 1
         elif error.kind == "board_status" and error.index < self.pack.modules:
             with self.lock:
@@ -168,7 +168,7 @@ class CanAfe(AfeBackend):
 
         invalid = ~voltage_valid & voltage_fresh
         cell_flags[invalid] |= CELL_ADC_MISMATCH
-        extreme = np.isin(voltage, RAW_VOLTAGE_EXTREMES_V) | (voltage < AFE_RANGE_V[0]) | (voltage > AFE_RANGE_V[1])
+        extreme = (voltage <= AFE_RANGE_V[0]) | (voltage > AFE_RANGE_V[1])
         cell_flags[extreme & voltage_fresh] |= CELL_OUT_OF_RANGE
         voltage[~voltage_fresh | invalid | extreme] = np.nan
         if not voltage_fresh.all():

@@ -30,9 +30,9 @@ class FrameError(ValueError):
     """A frame that cannot be used: wrong length, bad CRC, unknown page or result id. ``kind``
     and ``index`` name its sender as far as the id tells (board id, IVT result number)."""
 
-    def __init__(self, message: str, kind: str = "", index: int = 0) -> None:
+    def __init__(self, message: str, kind: str = "", index: int = 0, unknown_page: bool = False) -> None:
         super().__init__(message)
-        self.kind, self.index = kind, index
+        self.kind, self.index, self.unknown_page = kind, index, unknown_page
 
 
 def crc8_sae_j1850(data: bytes) -> int:
@@ -166,7 +166,7 @@ class Protocol:
             index = int(signals["Page"])
             pages = VOLTAGE_PAGES if kind == "cell_voltages" else TEMPERATURE_PAGES
             if index >= pages:
-                raise FrameError(f"{message.name}: unknown page {index} (0..{pages - 1})", kind, index)
+                raise FrameError(f"{message.name}: unknown page {index} (0..{pages - 1})", kind, index, True)
         elif kind == "balancing_command":
             index = int(signals["BoardId"])
         elif kind == "board_status" and signals["BoardId"] != index:

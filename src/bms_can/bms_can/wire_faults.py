@@ -1,17 +1,5 @@
-"""Faults the board emulator puts on the wire, per target: a module id, or ``ivt``, ``iso``, ``hv``.
-
-| fault | effect |
-|---|---|
-| silence | the target sends nothing |
-| frozen_counter | its alive / message counter stays at one value |
-| skip_counter | its counter jumps by 2 |
-| bad_crc | its CRC byte is wrong (BoardStatus, ContactorFeedback) |
-| invalid | every value of the module is flagged invalid; the IVT-S sets its result error bit |
-| raw_extreme | the module's first cell reads 8191 mV raw, its first sensor 127 degC |
-| wrong_length | the target's frames lose their last byte |
-| unknown_page | the module also sends cell voltage page 53 and temperature page 29 beyond the pack |
-| error_burst | 20 error frames on the bus every sample period (target ignored) |
-"""
+"""Faults the board emulator puts on the wire, per target: a module id, or ``ivt``, ``iso``,
+``hv`` (``bus`` for error bursts). What each does: docs/can.md, "Running on the emulator"."""
 
 from __future__ import annotations
 
