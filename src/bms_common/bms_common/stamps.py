@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 from builtin_interfaces.msg import Time
 
 
@@ -13,3 +15,14 @@ def to_stamp(seconds: float) -> Time:
     """A Time message for ``seconds`` (negative values clamp to 0: ROS time starts there)."""
     nanoseconds = max(int(round(seconds * 1e9)), 0)
     return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+
+def header_stamp_of_raw(data: bytes) -> float:
+    """The ``header.stamp`` of a serialized message whose first field is a std_msgs/Header, in
+    seconds, read without deserializing: a 4-byte CDR encapsulation (byte 1 odd = little-endian),
+    then ``sec`` (int32) and ``nanosec`` (uint32)."""
+    if len(data) < 12:
+        raise ValueError(f"serialized message of {len(data)} bytes has no header stamp")
+    order = "<" if data[1] & 1 else ">"
+    sec, nanosec = struct.unpack_from(f"{order}iI", data, 4)
+    return sec + nanosec * 1e-9

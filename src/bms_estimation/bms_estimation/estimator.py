@@ -75,7 +75,7 @@ class Estimator:
         )
         if tuning_overrides:
             self.tuning = tuned(self.tuning, tuning_overrides)
-        self.backend_name, self._backend = ekf.select_backend(backend)
+        self.backend_name, self._backend = ekf.select_backend(backend, self.cells)
         self._tuning_array = self.tuning.as_array()
         self._segments = ekf.ocv_segments(self.params.ocv.ocv_v, self.tuning.flat_slope_v,
                                           self.tuning.jacobian_max_v)

@@ -34,6 +34,7 @@ says for what, by name, every few seconds.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -47,9 +48,16 @@ from std_msgs.msg import String
 
 from bms_common import topics
 from bms_common.component_info import ComponentAnnouncer, Identity
-from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
+from bms_common.lifecycle import (
+    BmsLifecycleNode,
+    LifecycleState,
+    TransitionCallbackReturn,
+    declare,
+    run_main,
+    take_pending,
+)
 from bms_common.pack_config import load_pack_config, parse_module_ids
-from bms_common.stamps import to_stamp
+from bms_common.stamps import header_stamp_of_raw, to_stamp
 from bms_interfaces.msg import (
     BalancingCommand,
     CellMeasurements,
@@ -58,10 +66,14 @@ from bms_interfaces.msg import (
     ContactorState,
     CurrentLimits,
     PackMeasurement,
+    PackState,
+    PowerLimits,
+    SafetyStatus,
 )
 from bms_interfaces.srv import InjectFault
 from bms_slave.faults import FaultInjector
 from bms_slave.module_node import ModuleNode
+from bms_slave.pacing import Pacer
 from bms_slave.pack_sensor import PackSensorBackend
 from bms_slave.plant import PROFILE_NAMES, PackPlant
 from bms_slave.sim_afe import SimulatedAfe
@@ -73,6 +85,9 @@ WAIT_LOG_PERIOD_S = 5.0
 # Bleed switches of a module hosted elsewhere open when its board has not refreshed them for
 # this long (simulated seconds): a board that died must not bleed its cells empty.
 BLEED_HOLD_S = 2.0
+# One periodic output of each BMS node that the plant drives: simulated time waits for them.
+PACED_TOPICS = ((topics.SAFETY_STATUS, SafetyStatus), (topics.PACK_STATE, PackState),
+                (topics.POWER_LIMITS, PowerLimits), (topics.CONTACTOR_STATE, ContactorState))
 
 
 def inject_fault_service(node: Node, injector: FaultInjector) -> None:
@@ -205,8 +220,47 @@ class PlantNode(Node):
         self.manager_status: str | None = None
         self.create_subscription(String, MANAGER_STATUS, self._on_manager_status, topics.LATCHED)
         self._next_wait_log = time.monotonic() + WAIT_LOG_PERIOD_S
+        self.pacer = Pacer(float(declare(self, "pace_max_lag_s", 0.3)),
+                           float(declare(self, "pace_max_hold_s", 2.0)))
+        self._pace_subscriptions = [self._follow(*paced) for paced in PACED_TOPICS] if self.pacer.enabled else []
+        self._last_lag_log_wall_s = -math.inf
         self.wall_start = time.monotonic()
         self._timer = self.create_timer(self.step_s / self.speed, self.step)
+
+    def _follow(self, topic: topics.Topic, msg_type: type):
+        """Follow the stamps of a BMS node's periodic output (raw: no deserialization)."""
+        def heard(data: bytes) -> None:
+            try:
+                self.pacer.heard(topic.name, header_stamp_of_raw(data))
+            except ValueError as exc:
+                self.get_logger().error(f"pacing: {topic.absolute}: {exc}", throttle_duration_sec=5.0)
+        return self.create_subscription(msg_type, topic.name, heard, topic.qos, raw=True), heard
+
+    def _paced(self) -> bool:
+        """Whether simulated time may step now (pacing.py): it waits while a BMS node lags."""
+        if not self.pacer.enabled:
+            return True
+        for subscription, heard in self._pace_subscriptions:
+            take_pending(subscription, heard)
+        wall_s = time.monotonic()
+        go, events = self.pacer.may_advance(self.plant.time_s, wall_s)
+        for event in events:
+            if event.kind == "given_up":
+                self.get_logger().warning(
+                    f"pacing: {event.name} is {event.lag_s:.2f} s behind simulated time after waiting "
+                    f"{self.pacer.max_hold_s:g} s wall: stopped or dead, simulated time goes on without it")
+            else:
+                self.get_logger().info(f"pacing: {event.name} caught up, simulated time waits for it again")
+        if not go and wall_s - self._last_lag_log_wall_s >= 5.0:
+            self._last_lag_log_wall_s = wall_s
+            self.get_logger().warning(
+                f"pacing: the system cannot keep up with {self.speed:g}x: simulated time waits for "
+                f"{self.pacer.lagging()} (more than {self.pacer.max_lag_s:g} s behind); running at "
+                f"{self._achieved_speed():.1f}x so far")
+        return go
+
+    def _achieved_speed(self) -> float:
+        return self.plant.time_s / max(time.monotonic() - self.wall_start, 1e-9)
 
     def _module_split(self) -> tuple[list[int], list[int]]:
         """(hosted, hosted elsewhere): ``modules`` (default every one) less ``external_modules``."""
@@ -278,6 +332,8 @@ class PlantNode(Node):
     def step(self) -> None:
         if not self.started and not self._ready_to_start():
             return
+        if not self._paced():
+            return
         plant = self.plant
         plant.step(self.step_s)
         self.steps += 1
@@ -302,7 +358,9 @@ class PlantNode(Node):
         if self.duration_s > 0 and now_s >= self.duration_s - 1e-9:
             wall = time.monotonic() - self.wall_start
             self.get_logger().info(
-                f"simulated {now_s:.1f} s in {wall:.1f} s wall: {now_s / max(wall, 1e-9):.1f}x real time")
+                f"simulated {now_s:.1f} s in {wall:.1f} s wall: {now_s / max(wall, 1e-9):.1f}x real time "
+                f"(asked {self.speed:g}x; waited for lagging nodes {self.pacer.held_wall_s:.1f} s: "
+                f"{self.pacer.summary()})")
             self.destroy_timer(self._timer)
             self.stop.set()
 

@@ -1,0 +1,66 @@
+"""Simulated time waits for lagging nodes, but not for stopped ones (bms_slave.pacing)."""
+
+from __future__ import annotations
+
+import pytest
+from rclpy.serialization import serialize_message
+
+from bms_common.stamps import header_stamp_of_raw
+from bms_interfaces.msg import PowerLimits
+from bms_slave.pacing import Pacer
+
+
+def test_nodes_not_yet_heard_hold_nothing() -> None:
+    pacer = Pacer(max_lag_s=0.3, max_hold_s=2.0)
+    assert pacer.may_advance(10.0, 0.0) == (True, [])
+
+
+def test_a_node_more_than_max_lag_behind_holds_simulated_time_until_it_catches_up() -> None:
+    pacer = Pacer(max_lag_s=0.3, max_hold_s=2.0)
+    pacer.heard("power_limits", 9.8)
+    assert pacer.may_advance(10.0, 0.0)[0]
+    pacer.heard("safety_status", 9.6)
+    go, events = pacer.may_advance(10.0, 0.1)
+    assert not go and events == [] and pacer.lagging() == "safety_status"
+    pacer.heard("safety_status", 9.9)
+    assert pacer.may_advance(10.0, 0.6)[0]
+    assert pacer.held_wall_s == pytest.approx(0.5)
+    assert pacer.summary() == "safety_status 0.5 s"
+
+
+def test_a_stopped_node_is_given_up_after_max_hold_and_followed_again_when_it_returns() -> None:
+    pacer = Pacer(max_lag_s=0.3, max_hold_s=2.0)
+    pacer.heard("pack_state", 5.0)
+    assert not pacer.may_advance(6.0, 100.0)[0]
+    assert not pacer.may_advance(6.0, 101.9)[0]
+    go, events = pacer.may_advance(6.0, 102.1)
+    assert go and [(e.name, e.kind) for e in events] == [("pack_state", "given_up")]
+    assert pacer.may_advance(30.0, 110.0) == (True, [])  # its silence is the system's to detect
+    pacer.heard("pack_state", 29.9)
+    go, events = pacer.may_advance(30.0, 111.0)
+    assert go and [(e.name, e.kind) for e in events] == [("pack_state", "caught_up")]
+    pacer.heard("pack_state", 30.0)
+    assert not pacer.may_advance(31.0, 112.0)[0]  # followed again
+
+
+def test_a_slow_node_that_makes_progress_is_waited_for_as_long_as_it_takes() -> None:
+    pacer = Pacer(max_lag_s=0.3, max_hold_s=2.0)
+    for second in range(10):
+        pacer.heard("power_limits", 5.0 + second * 0.01)
+        assert not pacer.may_advance(6.0, 100.0 + second)[0]
+
+
+def test_zero_max_lag_turns_pacing_off_and_negative_values_are_refused() -> None:
+    pacer = Pacer(max_lag_s=0.0, max_hold_s=2.0)
+    pacer.heard("power_limits", 0.0)
+    assert not pacer.enabled and pacer.may_advance(100.0, 0.0)[0]
+    with pytest.raises(ValueError, match="max_lag_s and max_hold_s must be >= 0"):
+        Pacer(max_lag_s=-1.0, max_hold_s=2.0)
+
+
+def test_header_stamp_is_read_from_serialized_bytes() -> None:
+    msg = PowerLimits()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = 1234, 500_000_000
+    assert header_stamp_of_raw(serialize_message(msg)) == pytest.approx(1234.5)
+    with pytest.raises(ValueError, match="no header stamp"):
+        header_stamp_of_raw(b"\x00\x01\x00\x00")
