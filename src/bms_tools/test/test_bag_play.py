@@ -40,8 +40,9 @@ def test_play_publishes_the_recorded_messages_at_rate(recorded_bag: Path, ros: R
         with ros.lock:
             cells.append(raw)
 
-    ros.node.create_subscription(CellMeasurements, "/replay/cell_measurements", on_cells, topics.RELIABLE,
-                                 raw=True)
+    # The contract's QoS: a reader keeping only 10 samples loses part of a burst when it is late.
+    ros.node.create_subscription(CellMeasurements, "/replay/cell_measurements", on_cells,
+                                 topics.CELL_MEASUREMENTS.qos, raw=True)
     remaps = [f"{source}:={target}" for source, (target, _) in PLAYED.items()]
     result = subprocess.run(
         ["bms", "bag", "play", str(recorded_bag), "--rate", str(RATE), "--topics", *PLAYED,
@@ -51,12 +52,14 @@ def test_play_publishes_the_recorded_messages_at_rate(recorded_bag: Path, ros: R
     assert result.returncode == 0, result.stdout + result.stderr
     for topic, (target, msg_type) in PLAYED.items():
         count = len(recorded[topic])
-        wait_for(lambda t=target, n=count: len(ros.snapshot(t)) >= n, 10, f"{count} messages on {target}")
+        wait_for(lambda t=target, n=count: len(ros.snapshot(t)) >= n, 30, f"{count} messages on {target}")
         got = [plain(deserialize_message(raw, msg_type)) for raw in ros.snapshot(target)]
         assert got == recorded[topic], topic
     bag_span_s = (max(times) - min(times)) / 1e9
     played_span_s = arrivals[-1] - arrivals[0]
-    assert played_span_s == pytest.approx(bag_span_s / RATE, rel=0.1, abs=0.05)
+    # Arrival is when this process's executor ran the callback: a loaded machine delays the last
+    # one a little, never by a tenth of the span.
+    assert played_span_s == pytest.approx(bag_span_s / RATE, rel=0.1, abs=0.3)
     summary = re.search(r"timing error .*", result.stdout).group(0)
     print(f"\nplay at rate {RATE:g}: bag span {bag_span_s:.3f} s, played span {played_span_s:.3f} s; {summary}")
     record_property("play_timing_error", summary)
