@@ -5,7 +5,8 @@ a field without a source stops the start with a message naming it):
 - current_a: IVT-S result I (0x521);
 - pack_voltage_v, dc_link_voltage_v: IVT-S voltage channels U1 / U2 / U3 (by default U1 on the
   battery side of the contactors, U2 on the DC link);
-- insulation_resistance_ohm: the iso165C info frame (0x37);
+- insulation_resistance_ohm: the iso165C info frame (0x37), NaN while the monitor marks it not
+  valid or its alive bit stops toggling;
 - hvil_closed: the HV board's ContactorFeedback frame (never assumed true: a stale or faulty
   feedback reads as open).
 A result older than its timeout, with an error bit set, or whose counter failed more than
@@ -43,6 +44,8 @@ class CanPackSensor(PackSensorBackend):
         self._ivt_counters = [CounterCheck(config.max_consecutive_errors) for _ in range(results)]
         self._insulation_ohm = math.nan
         self._insulation_stamp = -math.inf
+        self._insulation_alive: bool | None = None
+        self._insulation_frozen = 0
         self._hvil = False
         self._feedback_stamp = -math.inf
         self._feedback_counter = CounterCheck(config.max_consecutive_errors)
@@ -65,7 +68,11 @@ class CanPackSensor(PackSensorBackend):
     def _on_insulation(self, frame: Frame, stamp_s: float) -> None:
         s = frame.signals
         with self._lock:
-            usable = s["ResistanceValid"] and not s["DeviceError"]
+            alive = bool(s["Alive"])
+            self._insulation_frozen = self._insulation_frozen + 1 if alive == self._insulation_alive else 0
+            self._insulation_alive = alive
+            frozen = self._insulation_frozen > self.config.max_consecutive_errors
+            usable = s["ResistanceValid"] and not s["DeviceError"] and not frozen
             self._insulation_ohm = float(s["InsulationResistance"]) if usable else math.nan
             self._insulation_stamp = stamp_s
 

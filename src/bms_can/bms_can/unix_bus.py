@@ -15,6 +15,7 @@ frames travel like any frame. Socket paths are limited to 107 bytes: keep the ch
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import select
 import socket
@@ -28,6 +29,7 @@ import can
 _HEADER = struct.Struct("<dIBB")
 _EXTENDED, _REMOTE, _ERROR, _FD, _BRS, _ESI = (1 << bit for bit in range(6))
 _MAX_PATH = 107
+RESCAN_S = 0.5
 _instances = itertools.count()
 
 
@@ -70,6 +72,7 @@ class UnixSocketBus(can.BusABC):
         self._outgoing: dict[str, socket.socket] = {}
         self._own: list[bytes] = []
         self._peers_mtime_ns = -1
+        self._scanned_s = -math.inf
         self.overruns = 0
         self.channel_info = f"unix socket bus {self.directory}"
         super().__init__(channel=str(channel), **kwargs)
@@ -107,10 +110,13 @@ class UnixSocketBus(can.BusABC):
         self._incoming.append(sock)
 
     def _connect_new_peers(self) -> None:
+        # The directory's mtime says when someone joined; it ticks coarsely (a few ms), so two
+        # joining within one tick would hide the second: rescan every RESCAN_S as well.
         mtime = self.directory.stat().st_mtime_ns
-        if mtime == self._peers_mtime_ns:
+        now = time.monotonic()
+        if mtime == self._peers_mtime_ns and now - self._scanned_s < RESCAN_S:
             return
-        self._peers_mtime_ns = mtime
+        self._peers_mtime_ns, self._scanned_s = mtime, now
         for entry in os.scandir(self.directory):
             if entry.name.startswith(".") or entry.path == str(self.path) or entry.path in self._outgoing:
                 continue

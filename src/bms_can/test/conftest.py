@@ -27,7 +27,10 @@ def can_dir():
 
 @pytest.fixture
 def can_config(can_dir):
-    from bms_can.config import parse_can_config
+    from bms_can.config import TIMEOUT_KEYS, parse_can_config
 
+    # Generous timeouts: a loaded machine may pause a test for a while; tests that need a
+    # timeout to pass read at a later instant (read(now_s)) instead of waiting.
     return parse_can_config({"bus": {"interface": "unix", "channel": can_dir}, "sources": dict(SOURCES),
-                             "max_consecutive_errors": 2}, Path("test.yaml"))
+                             "max_consecutive_errors": 2, "timeouts_s": dict.fromkeys(TIMEOUT_KEYS, 5.0)},
+                            Path("test.yaml"))

@@ -197,3 +197,17 @@ def test_the_emulated_load_obeys_the_limits_frame(rig, can_config) -> None:
     assert emulator.plant.charge_limit_a == pytest.approx(12.5)
     emulator.step(time.time() + can_config.timeouts_s["limits"] + 0.01)  # no fresh limits: nothing allowed
     assert emulator.plant.charge_limit_a == 0.0 and emulator.plant.discharge_limit_a == 0.0
+
+
+def test_insulation_is_nan_when_its_alive_bit_stops_toggling(rig, can_config) -> None:
+    emulator, channel, _ = rig
+    sensor = CanPackSensor(can_config, channel)
+    protocol = emulator.protocol
+    for n in range(2):
+        emulator.channel.send(protocol.ivt_result(0, n, 1.0))
+    emulator.channel.send(protocol.insulation_info(4.2e6, True, False, False, alive=True))
+    wait_for(lambda: channel.stats.received >= 3, 10, "the frames")
+    assert sensor.read().insulation_resistance_ohm == pytest.approx(4.2e6)
+    for _ in range(can_config.max_consecutive_errors + 1):
+        emulator.channel.send(protocol.insulation_info(4.2e6, True, False, False, alive=True))
+    wait_for(lambda: math.isnan(sensor.read().insulation_resistance_ohm), 10, "a frozen alive bit to void it")
