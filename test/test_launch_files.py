@@ -1,4 +1,4 @@
-"""Every launch file of the project parses with `bms launch --dry-run`, isolated and composed, with
+"""Every launch file of the project parses with `bms launch --dry-run --strict`, isolated and composed, with
 every executable it names installed; composed mode keeps the safety path apart."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ REQUIRED = {"replay": ["bag:=/tmp/some-run/bag"], "boards": ["afe_backend:=x", "
 
 def dry_run(*args: str) -> subprocess.CompletedProcess:
     bms = shutil.which("bms") or f"{sys.prefix}/bin/bms"
-    return subprocess.run([bms, "launch", "--dry-run", *args], capture_output=True, text=True, timeout=60,
+    return subprocess.run([bms, "launch", "--dry-run", "--strict", *args], capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL)
 
 

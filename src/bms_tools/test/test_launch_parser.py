@@ -191,6 +191,15 @@ def test_resolution_matches_ros2_launch(monkeypatch: pytest.MonkeyPatch) -> None
     assert nodes["relative"].parameters == [("file", f"{SAMPLES}/params.yaml", "")]
 
 
+def test_every_sample_outside_errors_and_warnings_loads_strictly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As far as can be checked here, each is a file that ros2 launch runs without complaint."""
+    monkeypatch.chdir(SAMPLES)  # for the samples that show relative paths
+    required = {"semantics": {"pack": "demo"}, "included": {"who": "x"}}
+    for path in sorted(SAMPLES.glob("*.launch.xml")):
+        stem = path.name.removesuffix(".launch.xml")
+        assert load(path, required.get(stem, {}), strict=True).nodes, path
+
+
 def test_relative_paths_are_relative_to_the_current_directory(monkeypatch: pytest.MonkeyPatch,
                                                               tmp_path: Path) -> None:
     monkeypatch.chdir(SAMPLES)
