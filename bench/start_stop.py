@@ -33,15 +33,20 @@ def main() -> int:
     bad: list[str] = []
     for cycle in range(args.cycles):
         all_at_once = cycle % 2 == 1
+        mode = "all at once" if all_at_once else "ordered"
         log = root / f"launch_{cycle}.log"
         began = time.monotonic()
-        launch = start(state, log)
+        try:
+            launch = start(state, log)
+        except AssertionError as exc:
+            bad.append(f"cycle {cycle} ({mode}): did not start: {str(exc).splitlines()[0]}")
+            print(f"cycle {cycle:3d} {mode:11s}: did not start ({log})", flush=True)
+            continue
         start_s = time.monotonic() - began
         restored = "restored latched" in launch.output()
         stopped = stop(launch, state, all_at_once)
         slowest = max(stopped.exit_s, key=stopped.exit_s.get)
         exits += stopped.exit_s.values()
-        mode = "all at once" if all_at_once else "ordered"
         print(f"cycle {cycle:3d} {mode:11s}: DRIVE after {start_s:5.1f} s, slowest exit {slowest} "
               f"{stopped.exit_s[slowest]:.2f} s, code {stopped.launch_code}", flush=True)
         problems = ["restored a latch at start"] if restored else []

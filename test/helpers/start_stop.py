@@ -42,10 +42,14 @@ def start(state_dir: Path, log_path: Path, *arguments: str) -> NodeProcess:
     """`bms launch sim` at speed 5 without a recorder; returns once the master is in DRIVE."""
     launch = NodeProcess([bms(), "launch", "sim", "speed:=5", "record:=false", f"state_dir:={state_dir}",
                           *arguments], log_path)
-    wait_for(lambda: "-> DRIVE" in launch.output() or "-> ERROR" in launch.output() or not launch.alive(), 120,
-             f"the master to reach DRIVE; log {log_path}")
-    assert launch.alive(), f"bms launch ended during start-up:\n{launch.output()[-3000:]}"
-    assert "-> DRIVE" in launch.output(), f"the master went to ERROR instead of DRIVE; log {log_path}"
+    try:
+        wait_for(lambda: "-> DRIVE" in launch.output() or "-> ERROR" in launch.output() or not launch.alive(),
+                 120, f"the master to reach DRIVE; log {log_path}")
+        assert launch.alive(), f"bms launch ended during start-up:\n{launch.output()[-3000:]}"
+        assert "-> DRIVE" in launch.output(), f"the master went to ERROR instead of DRIVE; log {log_path}"
+    except AssertionError:
+        launch.stop()
+        raise
     return launch
 
 
