@@ -217,7 +217,7 @@ class CanAfe(AfeBackend):
         return AfeDiagnostics(
             hardware_id=f"can:{self.pages.channel.name}:module_{self.module_id}",
             ok=not self.last_problem,
-            message=self.last_problem or "ok",
+            message=f"{self.last_problem or 'ok'}; bus: {stats}",
             samples=self.samples,
             communication_errors=self.silent_samples + self.pages.counters[self.module_id].errors
             + stats.send_errors,

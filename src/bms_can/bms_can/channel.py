@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import collections
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,8 @@ CAN_ERR_BUSOFF = 0x40
 ERROR_BURST_WINDOW_S = 1.0
 ERROR_BURST_FRAMES = 10
 RETRY_PAUSE_S = 0.1
+REPORT_EVERY_S = 5.0
+_log = logging.getLogger("bms_can")
 
 class BusUnavailable(ValueError):
     """The configured bus cannot be opened (a configuration error at start)."""
@@ -61,6 +64,7 @@ class CanChannel:
         self._handlers: dict[str, list[FrameHandler]] = collections.defaultdict(list)
         self._error_handlers: dict[str, list[ErrorHandler]] = collections.defaultdict(list)
         self._error_times: collections.deque[float] = collections.deque(maxlen=ERROR_BURST_FRAMES)
+        self._reported_s: dict[str, float] = {}
         self._send_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._receive, name=f"can-rx {self.name}", daemon=True)
@@ -78,7 +82,7 @@ class CanChannel:
                 self.bus.send(msg, timeout=0.0)
         except (can.CanError, OSError) as exc:
             self.stats.send_errors += 1
-            self.stats.last_error = f"send 0x{msg.arbitration_id:X}: {exc}"
+            self._report("send", f"send 0x{msg.arbitration_id:X}: {exc}")
             return False
         self.stats.sent += 1
         return True
@@ -88,6 +92,14 @@ class CanChannel:
         now_s = time.time() if now_s is None else now_s
         times = self._error_times
         return len(times) == times.maxlen and now_s - times[0] <= ERROR_BURST_WINDOW_S
+
+    def _report(self, kind: str, text: str) -> None:
+        """Remember the error; log it at most every REPORT_EVERY_S per kind, with the counts."""
+        self.stats.last_error = text
+        now = time.monotonic()
+        if now - self._reported_s.get(kind, -REPORT_EVERY_S) >= REPORT_EVERY_S:
+            self._reported_s[kind] = now
+            _log.warning("CAN %s: %s (%s)", self.name, text, self.stats)
 
     def close(self) -> None:
         self._stop.set()
@@ -100,7 +112,7 @@ class CanChannel:
                 msg = self.bus.recv(timeout=RETRY_PAUSE_S)
             except (can.CanError, OSError, ValueError) as exc:
                 self.stats.receive_errors += 1
-                self.stats.last_error = f"receive: {exc}"
+                self._report("receive", f"receive: {exc}")
                 self._stop.wait(RETRY_PAUSE_S)
                 continue
             if msg is not None:
@@ -111,14 +123,19 @@ class CanChannel:
         stats.received += 1
         if msg.is_error_frame:
             stats.error_frames += 1
-            stats.bus_off += bool(msg.arbitration_id & CAN_ERR_BUSOFF)
             self._error_times.append(msg.timestamp or time.time())
+            if msg.arbitration_id & CAN_ERR_BUSOFF:
+                stats.bus_off += 1
+                self._report("bus_off", "the controller went bus-off")
+            elif self.error_burst():
+                self._report("error_frames", f"more than {ERROR_BURST_FRAMES} error frames within "
+                                              f"{ERROR_BURST_WINDOW_S:g} s")
             return
         try:
             frame = self.protocol.decode(msg)
         except FrameError as exc:
             stats.malformed += 1
-            stats.last_error = str(exc)
+            self._report("malformed", str(exc))
             for on_error in self._error_handlers.get(exc.kind, ()):
                 on_error(exc)
             return
