@@ -19,8 +19,12 @@ from bms_common import topics
 from bms_common.testing import NodeProcess, executable, wait_for
 from bms_interfaces.msg import CellMeasurements, ContactorState, PackMeasurement, PackState, SafetyStatus
 
+# Timeouts longer than the defaults: a loaded test machine may stall a process for a moment, and
+# this test is about the system working on CAN, not about how quickly staleness is seen.
 CAN_CONFIG = """\
 bus: {{interface: unix, channel: {channel}}}
+timeouts_s: {{cell_voltages: 2, cell_temperatures: 3, board_status: 2, ivt: 2, contactor_feedback: 2,
+             contactor_command: 2, limits: 2}}
 sources: {{current: ivt_i, pack_voltage: ivt_u1, dc_link_voltage: ivt_u2,
           insulation_resistance: iso165c, hvil: contactor_feedback}}
 """
