@@ -16,6 +16,14 @@ from typing import Any
 import numpy as np
 
 from bms_common.pack_config import PackConfig
+from bms_common.plausibility import (
+    CELL_ADC_MISMATCH,
+    CELL_OPEN_WIRE,
+    CELL_OUT_OF_RANGE,
+    MODULE_AFE_COMM_ERROR,
+    MODULE_AFE_SELF_TEST,
+    MODULE_THERMISTOR_FAULT,
+)
 
 from .checks import DebouncedCheck, LevelSpec
 from .codes import FAULT_CODES, Level
@@ -39,6 +47,7 @@ class SafetyEvaluator:
         # Freshness of inputs never received counts from here (the first evaluate if not given).
         self.start_s = start_s
         self._last_commanded: tuple[bool, ...] = ()
+        self._fresh = np.zeros(modules, dtype=bool)  # modules whose data counts at this evaluation
         slot_counts = {"cell": modules * cells_per_module, "sensor": modules * sensors_per_module,
                        "module": modules, "pack": 1}
         self.checks: dict[str, DebouncedCheck] = {}
@@ -74,6 +83,7 @@ class SafetyEvaluator:
             "PLAUS_MALFORMED": p.input_fault_hold_s,
             "PLAUS_SEQUENCE": p.input_fault_hold_s,
             "PLAUS_UNKNOWN_MODULE": p.input_fault_hold_s,
+            "PLAUS_STAMP": p.input_fault_hold_s,
             "STALE_MODULE": t.module_stale_s,
             "STALE_CURRENT_SENSOR": t.current_sensor_stale_s,
             "ESTIMATOR_LOSS": t.estimator_loss_s,
@@ -82,9 +92,11 @@ class SafetyEvaluator:
     # --- inputs -------------------------------------------------------------------------------
     def update_module(self, module_id: int, stamp_s: float, voltages_v: Sequence[float] | np.ndarray,
                       temperatures_degc: Sequence[float] | np.ndarray, sequence: int,
-                      received_s: float | None = None) -> bool:
+                      received_s: float | None = None, cell_flags: Sequence[int] | bytes = b"",
+                      module_flags: int = 0) -> bool:
         """One CellMeasurements sample; False when rejected (it then shows as a PLAUS_* fault)."""
-        return self.store.update_module(module_id, stamp_s, voltages_v, temperatures_degc, sequence, received_s)
+        return self.store.update_module(module_id, stamp_s, voltages_v, temperatures_degc, sequence, received_s,
+                                        cell_flags, module_flags)
 
     def update_pack(self, stamp_s: float, current_a: float, pack_voltage_v: float, dc_link_voltage_v: float,
                     insulation_ohm: float, hvil_closed: bool, received_s: float | None = None) -> None:
@@ -204,9 +216,15 @@ class SafetyEvaluator:
 
     def _cell_checks(self, now_s: float, newly: dict[str, np.ndarray]) -> None:
         st, p = self.store, self.limits.plausibility
-        volts, temps = st.voltages_v.ravel(), st.temperatures_degc.ravel()
         has = ~np.isnan(st.stamp_s)
-        has_cell, has_sensor = np.repeat(has, self.cells), np.repeat(has, self.sensors)
+        # Stale data is never evaluated as current: a stale module's cells and sensors are unknown
+        # (NaN: its checks keep their state, and a latch cannot be reset) until it is fresh again.
+        age_s = np.where(has, now_s - st.received_s, 0.0)
+        stale = age_s > self.limits.timeouts.module_stale_s
+        fresh = self._fresh = has & ~stale
+        fresh_cell, fresh_sensor = np.repeat(fresh, self.cells), np.repeat(fresh, self.sensors)
+        volts = np.where(fresh[:, None], st.voltages_v, np.nan).ravel()
+        temps = np.where(fresh[:, None], st.temperatures_degc, np.nan).ravel()
         self._threshold(now_s, "cell_voltage_high", volts, newly)
         self._threshold(now_s, "cell_voltage_low", volts, newly)
         spread = float(np.nanmax(volts) - np.nanmin(volts)) if np.isfinite(volts).any() else math.nan
@@ -218,24 +236,35 @@ class SafetyEvaluator:
             self._threshold(now_s, f"temperature_{window}_low", temps, newly, active)
 
         finite_v, finite_t = np.isfinite(volts), np.isfinite(temps)
-        self._event(now_s, "PLAUS_VOLTAGE_NAN", has_cell & ~finite_v, volts, newly)
-        self._event(now_s, "PLAUS_VOLTAGE_RANGE",
-                    finite_v & ((volts < p.cell_voltage_min_v) | (volts > p.cell_voltage_max_v)), volts, newly)
-        self._event(now_s, "PLAUS_TEMP_NAN", has_sensor & ~finite_t, temps, newly)
+        cell_flags = st.cell_flags.ravel()
+        self._event(now_s, "PLAUS_VOLTAGE_NAN", fresh_cell & ~finite_v, volts, newly, known=fresh_cell)
+        out_of_range = (finite_v & ((volts < p.cell_voltage_min_v) | (volts > p.cell_voltage_max_v))) \
+            | (fresh_cell & (cell_flags & CELL_OUT_OF_RANGE).astype(bool))
+        self._event(now_s, "PLAUS_VOLTAGE_RANGE", out_of_range, volts, newly, known=fresh_cell)
+        self._event(now_s, "PLAUS_TEMP_NAN", fresh_sensor & ~finite_t, temps, newly, known=fresh_sensor)
         self._event(now_s, "PLAUS_TEMP_RANGE",
-                    finite_t & ((temps < p.temperature_min_degc) | (temps > p.temperature_max_degc)), temps, newly)
+                    finite_t & ((temps < p.temperature_min_degc) | (temps > p.temperature_max_degc)), temps, newly,
+                    known=fresh_sensor)
         # Unchanged time runs on the module's own stamps: a module that stops sending is stale, not stuck.
         unchanged_v = (st.stamp_s[:, None] - st.voltage_changed_s).ravel()
         unchanged_t = (st.stamp_s[:, None] - st.temperature_changed_s).ravel()
         self._event(now_s, "PLAUS_VOLTAGE_STUCK", finite_v & (unchanged_v > p.voltage_stuck_time_s),
-                    unchanged_v, newly)
+                    unchanged_v, newly, known=fresh_cell)
         self._event(now_s, "PLAUS_TEMP_STUCK", finite_t & (unchanged_t > p.temperature_stuck_time_s),
-                    unchanged_t, newly)
+                    unchanged_t, newly, known=fresh_sensor)
+        # AFE diagnostic flags of the latest sample (docs/interfaces.md, "AFE flags").
+        module_flags = st.module_flags
+        self._event(now_s, "PLAUS_OPEN_WIRE", fresh_cell & (cell_flags & CELL_OPEN_WIRE).astype(bool),
+                    cell_flags.astype(np.float64), newly, known=fresh_cell)
+        diagnosed = ((module_flags & (MODULE_AFE_SELF_TEST | MODULE_THERMISTOR_FAULT)) != 0) \
+            | (st.cell_flags & CELL_ADC_MISMATCH).any(axis=1)
+        self._event(now_s, "PLAUS_AFE_DIAG", fresh & diagnosed, module_flags.astype(np.float64), newly, known=fresh)
+        self._event(now_s, "PLAUS_AFE_COMM", fresh & ((module_flags & MODULE_AFE_COMM_ERROR) != 0),
+                    module_flags.astype(np.float64), newly, known=fresh)
 
         # A module never heard from is not stale but missing: it keeps contactors_allowed false
         # (see evaluate) without raising a latched FAULT at every bring-up.
-        age_s = np.where(has, now_s - st.received_s, 0.0)
-        self._event(now_s, "STALE_MODULE", age_s > self.limits.timeouts.module_stale_s, age_s, newly)
+        self._event(now_s, "STALE_MODULE", stale, age_s, newly)
 
     def _pack_checks(self, now_s: float, newly: dict[str, np.ndarray]) -> None:
         st, p, t = self.store, self.limits.plausibility, self.limits.timeouts
@@ -249,7 +278,7 @@ class SafetyEvaluator:
         self._event(now_s, "PLAUS_CURRENT",
                     has_pack and not abs(current) <= p.current_max_abs_a, current, newly)
 
-        cell_sum_v = float(st.voltages_v.sum())
+        cell_sum_v = float(np.where(self._fresh[:, None], st.voltages_v, np.nan).sum())
         mismatch_v = abs(pack.pack_voltage_v - cell_sum_v)
         comparable = math.isfinite(mismatch_v) and not self.checks["STALE_MODULE"].active.any()
         tolerance_v = p.pack_voltage_tolerance_v + p.pack_voltage_tolerance_fraction * abs(cell_sum_v)
@@ -267,7 +296,8 @@ class SafetyEvaluator:
 
     def _input_checks(self, now_s: float, newly: dict[str, np.ndarray]) -> None:
         st, hold_s = self.store, self.limits.plausibility.input_fault_hold_s
-        for code, at_s in (("PLAUS_MALFORMED", st.malformed_at_s), ("PLAUS_SEQUENCE", st.bad_sequence_at_s)):
+        for code, at_s in (("PLAUS_MALFORMED", st.malformed_at_s), ("PLAUS_SEQUENCE", st.bad_sequence_at_s),
+                           ("PLAUS_STAMP", st.bad_stamp_at_s)):
             age_s = now_s - at_s
             self._event(now_s, code, age_s <= hold_s, age_s, newly)
         unknown_age_s = now_s - st.unknown_module.at_s

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SEQUENCE_MODULUS = 2**32  # sequence numbers are uint32 on the wire and wrap
+from bms_common.plausibility import MALFORMED, SEQUENCE, STAMP, UNKNOWN_MODULE, SampleGate
 
 
 @dataclass
@@ -51,10 +51,13 @@ class MeasurementStore:
     sensors: int
     voltages_v: np.ndarray = field(init=False)
     temperatures_degc: np.ndarray = field(init=False)
-    # per module: stamp of the last accepted sample, when it arrived, its sequence number
+    # per module: stamp of the last accepted sample, when it arrived; the sequence rule's state
     stamp_s: np.ndarray = field(init=False)
     received_s: np.ndarray = field(init=False)
-    sequence: np.ndarray = field(init=False)
+    gate: SampleGate = field(init=False)
+    # AFE diagnostic bits of the last accepted sample: per cell (CELL_*) and per module (MODULE_*)
+    cell_flags: np.ndarray = field(init=False)
+    module_flags: np.ndarray = field(init=False)
     # per cell / sensor: stamp at which the reading last changed (for stuck detection)
     voltage_changed_s: np.ndarray = field(init=False)
     temperature_changed_s: np.ndarray = field(init=False)
@@ -63,6 +66,8 @@ class MeasurementStore:
     malformed_note: list[str] = field(init=False)
     bad_sequence_at_s: np.ndarray = field(init=False)
     bad_sequence_note: list[str] = field(init=False)
+    bad_stamp_at_s: np.ndarray = field(init=False)
+    bad_stamp_note: list[str] = field(init=False)
     unknown_module: InputEvent = field(default_factory=InputEvent)
     pack: PackInputs = field(default_factory=PackInputs)
     contactors: ContactorInputs = field(default_factory=ContactorInputs)
@@ -78,44 +83,45 @@ class MeasurementStore:
         self.temperatures_degc = np.full((m, s), np.nan)
         self.stamp_s = np.full(m, np.nan)
         self.received_s = np.full(m, np.nan)
-        self.sequence = np.full(m, -1, dtype=np.int64)
+        self.gate = SampleGate(m, c, s)
+        self.cell_flags = np.zeros((m, c), dtype=np.uint8)
+        self.module_flags = np.zeros(m, dtype=np.int64)
         self.voltage_changed_s = np.full((m, c), np.nan)
         self.temperature_changed_s = np.full((m, s), np.nan)
         self.malformed_at_s = np.full(m, np.nan)
         self.malformed_note = [""] * m
         self.bad_sequence_at_s = np.full(m, np.nan)
         self.bad_sequence_note = [""] * m
+        self.bad_stamp_at_s = np.full(m, np.nan)
+        self.bad_stamp_note = [""] * m
 
     def update_module(self, module_id: int, stamp_s: float, voltages_v: Sequence[float] | np.ndarray,
                       temperatures_degc: Sequence[float] | np.ndarray, sequence: int,
-                      received_s: float | None = None) -> bool:
-        """Store one module sample. Returns False (and records why) when it is rejected."""
+                      received_s: float | None = None, cell_flags: Sequence[int] | bytes = b"",
+                      module_flags: int = 0) -> bool:
+        """Store one module sample. Returns False (and records why) when it is rejected.
+
+        The rule is the contract's (bms_common.plausibility.SampleGate): a rejected sample is no
+        sample, so its module goes stale as if silent. With ``received_s`` the stamp must lie
+        within the stamp tolerance of it; without, arrival is the stamp."""
         stamp_s = _as_float(stamp_s)
         arrival_s = self._arrival_s(stamp_s, received_s)
-        if isinstance(module_id, bool) or not isinstance(module_id, int | np.integer) \
-                or not 0 <= module_id < self.modules:
-            self.unknown_module = InputEvent(
-                arrival_s, f"message from module_id {module_id!r}, but the pack has modules "
-                f"0..{self.modules - 1}; check the slave's module_id parameter", float(module_id)
-                if isinstance(module_id, int | float | np.integer) else math.nan)
-            return False
-        m = int(module_id)
+        m = int(module_id) if isinstance(module_id, int | np.integer) and not isinstance(module_id, bool) else -1
         try:
             volts = np.asarray(voltages_v, dtype=np.float64)
             temps = np.asarray(temperatures_degc, dtype=np.float64)
+            flags = np.frombuffer(bytes(cell_flags), dtype=np.uint8)
         except (TypeError, ValueError) as exc:
-            return self._malformed(m, arrival_s, f"module {m}: unreadable arrays ({exc})")
-        if volts.shape != (self.cells,) or temps.shape != (self.sensors,):
-            return self._malformed(
-                m, arrival_s, f"module {m}: expected {self.cells} cell voltages and {self.sensors} "
-                f"temperatures, got {volts.size} and {temps.size}")
-        if not math.isfinite(stamp_s):
-            return self._malformed(m, arrival_s, f"module {m}: stamp is not a finite time ({stamp_s!r})")
-        if isinstance(sequence, bool) or not isinstance(sequence, int | np.integer) or sequence < 0:
-            return self._malformed(m, arrival_s, f"module {m}: sequence must be an unsigned integer, "
-                                   f"got {sequence!r}")
-        if not self._sequence_ok(m, stamp_s, int(sequence), arrival_s):
-            return False
+            if 0 <= m < self.modules:
+                return self._reject(MALFORMED, m, arrival_s, f"module {m}: unreadable arrays ({exc})", module_id)
+            volts = temps = flags = np.zeros(0)
+
+        def size(array: np.ndarray) -> int:
+            return array.size if array.ndim == 1 else -1
+        rejected = self.gate.check(module_id, stamp_s, size(volts), size(temps), size(flags), sequence,
+                                   None if received_s is None else arrival_s)
+        if rejected is not None:
+            return self._reject(rejected[0], m, arrival_s, rejected[1], module_id)
         # Stuck means unchanged over *consecutive* samples. After a gap in the samples (lost or
         # late messages) two readings that happen to agree prove nothing: start counting afresh.
         gap = not stamp_s - self.stamp_s[m] <= self.continuity_gap_s
@@ -123,9 +129,10 @@ class MeasurementStore:
         self.temperature_changed_s[m, (temps != self.temperatures_degc[m]) | gap] = stamp_s
         self.voltages_v[m] = volts
         self.temperatures_degc[m] = temps
+        self.cell_flags[m] = flags if flags.size else 0
+        self.module_flags[m] = int(module_flags) if isinstance(module_flags, int | np.integer) else 0
         self.stamp_s[m] = stamp_s
         self.received_s[m] = arrival_s
-        self.sequence[m] = int(sequence) % SEQUENCE_MODULUS
         return True
 
     def _arrival_s(self, stamp_s: float, received_s: float | None) -> float:
@@ -133,29 +140,16 @@ class MeasurementStore:
             return float(received_s)
         return stamp_s if math.isfinite(stamp_s) else self.clock_s
 
-    def _malformed(self, m: int, at_s: float, description: str) -> bool:
-        self.malformed_at_s[m] = at_s
-        self.malformed_note[m] = description
-        return False
-
-    def _sequence_ok(self, m: int, stamp_s: float, sequence: int, at_s: float) -> bool:
-        last = int(self.sequence[m])
-        if last < 0:
-            return True
-        step = (int(sequence) - last) % SEQUENCE_MODULUS
-        if step == 0:
-            return self._bad_sequence(m, at_s, f"module {m}: sequence {sequence} repeated (duplicate sample dropped)")
-        if step >= SEQUENCE_MODULUS // 2:
-            # A slave that restarted counts from 0 again; its stamps still move forward.
-            if stamp_s > self.stamp_s[m]:
-                return True
-            return self._bad_sequence(m, at_s, f"module {m}: sequence {sequence} after {last} "
-                                      "(out-of-order sample dropped)")
-        return True
-
-    def _bad_sequence(self, m: int, at_s: float, description: str) -> bool:
-        self.bad_sequence_at_s[m] = at_s
-        self.bad_sequence_note[m] = description
+    def _reject(self, kind: str, m: int, at_s: float, description: str, module_id: object) -> bool:
+        if kind == UNKNOWN_MODULE:
+            value = float(module_id) if isinstance(module_id, int | float | np.integer) else math.nan
+            self.unknown_module = InputEvent(at_s, description, value)
+        elif kind == SEQUENCE:
+            self.bad_sequence_at_s[m], self.bad_sequence_note[m] = at_s, description
+        elif kind == STAMP:
+            self.bad_stamp_at_s[m], self.bad_stamp_note[m] = at_s, description
+        else:
+            self.malformed_at_s[m], self.malformed_note[m] = at_s, description
         return False
 
     def update_pack(self, stamp_s: float, current_a: float, pack_voltage_v: float, dc_link_voltage_v: float,

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bms_common.plausibility import CELL_ADC_MISMATCH, MODULE_AFE_SELF_TEST, MODULE_THERMISTOR_FAULT
+
 from .codes import FAULT_CODES, Level
 from .inputs import MeasurementStore
 from .limits import LimitTable
@@ -127,6 +129,10 @@ class FaultReporter:
             return st.bad_sequence_note[module_id]
         if code == "PLAUS_UNKNOWN_MODULE":
             return st.unknown_module.description
+        if code == "PLAUS_STAMP":
+            return st.bad_stamp_note[module_id]
+        if code == "PLAUS_AFE_DIAG":
+            return f"{FAULT_CODES[code].meaning} at module {module_id}: {afe_flag_names(st, module_id)}"
         meaning = FAULT_CODES[code].meaning
         where = self.where(code, module_id, cell)
         unit = UNITS.get(code)
@@ -160,3 +166,14 @@ class FaultReporter:
 def _json_float(value: float) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def afe_flag_names(store: MeasurementStore, module_id: int) -> str:
+    """The diagnostic flags behind PLAUS_AFE_DIAG, by their CellMeasurements names."""
+    names = [name for bit, name in ((MODULE_AFE_SELF_TEST, "MODULE_AFE_SELF_TEST"),
+                                    (MODULE_THERMISTOR_FAULT, "MODULE_THERMISTOR_FAULT"))
+             if int(store.module_flags[module_id]) & bit]
+    mismatch = np.flatnonzero(store.cell_flags[module_id] & CELL_ADC_MISMATCH)
+    if mismatch.size:
+        names.append(f"CELL_ADC_MISMATCH on cells {', '.join(map(str, mismatch.tolist()))}")
+    return "; ".join(names) or "flags cleared"

@@ -24,6 +24,8 @@ class Harness:
         self.pack_offset_v = 0.0
         self.frozen: dict[tuple[int, int], float] = {}
         self.silent_modules: set[int] = set()
+        # module -> edits of its sample's arguments before it is fed (a misbehaving slave)
+        self.defects: dict[int, Callable[[dict], None]] = {}
         self.pack_silent = False
         self.estimator_silent = False
         self.seq = [0] * modules
@@ -50,7 +52,11 @@ class Harness:
             sample_sum += float(np.nansum(v))
             if m not in self.silent_modules:
                 self.seq[m] += 1
-                assert self.ev.update_module(m, t, v, temps, self.seq[m]) in (True, False)
+                sample = {"module_id": m, "stamp_s": t, "voltages_v": v, "temperatures_degc": temps,
+                          "sequence": self.seq[m], "received_s": t}
+                if m in self.defects:
+                    self.defects[m](sample)
+                assert self.ev.update_module(**sample) in (True, False)
         if not self.pack_silent:
             self.ev.update_pack(t, self.current_a, sample_sum + self.pack_offset_v, sample_sum,
                                 self.insulation_ohm, self.hvil_closed)
