@@ -61,36 +61,41 @@ class BoardEmulator:
         self.channel.subscribe("balancing_command", self._on_balancing)
         self.last_readings: dict[int, AfeReading] = {}
         self.last_pack_reading: PackSensorReading | None = None
+        self._lock = threading.Lock()  # the bus thread's commands against the plant's step
 
     # --- what the BMS sends ------------------------------------------------------------------
     def _on_command(self, frame: Frame, stamp_s: float) -> None:
         s = frame.signals
-        self.command_check.update(int(s["Counter"]))
-        self.last_command_s = stamp_s
-        self.plant.hv.command_contactors(bool(s["MainPlus"]), bool(s["MainMinus"]), bool(s["Precharge"]))
+        with self._lock:
+            self.command_check.update(int(s["Counter"]))
+            self.last_command_s = stamp_s
+            self.plant.hv.command_contactors(bool(s["MainPlus"]), bool(s["MainMinus"]), bool(s["Precharge"]))
 
     def _on_limits(self, frame: Frame, stamp_s: float) -> None:
         s = frame.signals
-        self.last_limits_s = stamp_s
-        self.plant.set_current_limits(max(0.0, s["ChargeCurrentLimit"]), max(0.0, s["DischargeCurrentLimit"]))
+        with self._lock:
+            self.last_limits_s = stamp_s
+            self.plant.set_current_limits(max(0.0, s["ChargeCurrentLimit"]), max(0.0, s["DischargeCurrentLimit"]))
 
     def _on_balancing(self, frame: Frame, stamp_s: float) -> None:
         module = frame.index
         if 0 <= module < self.pack.modules:
             bits = int(frame.signals["Balance"])
-            self.plant.set_module_balancing(module, np.array(
-                [bool(bits >> n & 1) for n in range(self.pack.cells_per_module)]))
+            mask = np.array([bool(bits >> n & 1) for n in range(self.pack.cells_per_module)])
+            with self._lock:
+                self.plant.set_module_balancing(module, mask)
 
     # --- the world ---------------------------------------------------------------------------
     def step(self, now_s: float) -> None:
         """Advance the plant one step; every sample period put the boards' frames on the bus."""
         timeouts = self.config.timeouts_s
-        if now_s - self.last_command_s > timeouts["contactor_command"] or self.command_check.failed:
-            self.plant.hv.command_contactors(False, False, False)  # the HV board's own watchdog
-        if now_s - self.last_limits_s > timeouts["limits"]:
-            self.plant.set_current_limits(0.0, 0.0)
-        self.plant.step(self.step_s)
-        truth = self.plant.pack_truth()
+        with self._lock:
+            if now_s - self.last_command_s > timeouts["contactor_command"] or self.command_check.failed:
+                self.plant.hv.command_contactors(False, False, False)  # the HV board's own watchdog
+            if now_s - self.last_limits_s > timeouts["limits"]:
+                self.plant.set_current_limits(0.0, 0.0)
+            self.plant.step(self.step_s)
+            truth = self.plant.pack_truth()
         self.charge_as += truth.current_a * self.step_s
         self.energy_ws += truth.current_a * truth.pack_voltage_v * self.step_s
         if round(self.plant.time_s / self.step_s) % round(self.sample_period_s / self.step_s) == 0:
