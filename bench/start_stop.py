@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bms_common.testing import isolate_dds
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test" / "helpers"))
 from start_stop import start, stop  # noqa: E402
 
@@ -28,6 +30,8 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="directory for state and logs (default: a temporary one)")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="bms-start-stop-"))
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"ROS_DOMAIN_ID {isolate_dds()} (a private one), logs in {root}", flush=True)
     state = root / "state"
     exits: list[float] = []
     bad: list[str] = []
