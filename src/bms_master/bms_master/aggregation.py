@@ -2,7 +2,8 @@
 
 :class:`ModuleTable` keeps the latest cell voltages and temperatures of every module with the time
 they arrived on the node's clock; :func:`aggregate` turns them into pack figures. Only fresh
-modules (arrived within the freshness timeout) count; unknown values are NaN. Vectorized over
+modules (a usable sample within the freshness timeout) count; unknown values, implausible ones
+included, are NaN. Vectorized over
 cells; no ROS imports.
 """
 
@@ -14,41 +15,55 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bms_common.plausibility import PhysicalRanges, SampleGate
+
 from .enums import ModuleStatus
 
 
 class ModuleTable:
     """Latest values per module: voltages (modules, cells), temperatures (modules, sensors)."""
 
-    def __init__(self, modules: int, cells_per_module: int, sensors_per_module: int) -> None:
+    def __init__(self, modules: int, cells_per_module: int, sensors_per_module: int,
+                 ranges: PhysicalRanges | None = None) -> None:
         self.voltages_v = np.full((modules, cells_per_module), np.nan)
         self.temperatures_degc = np.full((modules, sensors_per_module), np.nan)
         # Receive time per module on the supplied clock; NaN = never heard from.
         self.time_s = np.full(modules, np.nan)
+        self.gate = SampleGate(modules, cells_per_module, sensors_per_module)
+        self.ranges = ranges or PhysicalRanges()
 
     @property
     def modules(self) -> int:
         return self.voltages_v.shape[0]
 
     def update(self, module_id: int, cell_voltages_v: Sequence[float], temperatures_degc: Sequence[float],
-               time_s: float) -> None:
-        """Store one CellMeasurements. Raises ValueError (module left unchanged) on bad input."""
-        if not 0 <= module_id < self.modules:
-            raise ValueError(f"cell_measurements: module_id {module_id} is not in the pack "
-                             f"(0..{self.modules - 1}); check the slave's module_id parameter")
+               time_s: float, stamp_s: float | None = None, sequence: int | None = None,
+               cell_flags: int = 0) -> str | None:
+        """Store one CellMeasurements received at ``time_s`` (stamp: ``stamp_s``, default the
+        same; sequence: default the next). A sample the contract's rule rejects
+        (bms_common.plausibility.SampleGate) raises ValueError and leaves the module unchanged, so
+        a module whose samples keep being rejected goes stale. Values outside the physical
+        ranges are stored as unknown; the return value says which, else None."""
         voltages = np.asarray(cell_voltages_v, dtype=float)
         temperatures = np.asarray(temperatures_degc, dtype=float)
-        cells, sensors = self.voltages_v.shape[1], self.temperatures_degc.shape[1]
-        if voltages.shape != (cells,):
-            raise ValueError(f"cell_measurements: module {module_id} sent {voltages.size} cell voltages, "
-                             f"the pack configuration has {cells} cells per module")
-        if temperatures.shape != (sensors,):
-            raise ValueError(f"cell_measurements: module {module_id} sent {temperatures.size} temperatures, "
-                             f"the pack configuration has {sensors} sensors per module")
-        # Infinities are as unknown as NaN; keep one representation.
-        self.voltages_v[module_id] = np.where(np.isfinite(voltages), voltages, np.nan)
-        self.temperatures_degc[module_id] = np.where(np.isfinite(temperatures), temperatures, np.nan)
+        if sequence is None and 0 <= module_id < self.modules:
+            sequence = int(self.gate.sequence[module_id]) + 1
+        rejected = self.gate.check(module_id, time_s if stamp_s is None else stamp_s, voltages.size,
+                                   temperatures.size, cell_flags, sequence, time_s)
+        if rejected is not None:
+            raise ValueError(f"cell_measurements: {rejected[1]}")
+        bad_v, bad_t = self.ranges.bad_voltages(voltages), self.ranges.bad_temperatures(temperatures)
+        # Infinities and implausible values are as unknown as NaN; keep one representation.
+        self.voltages_v[module_id] = np.where(np.isfinite(voltages) & ~bad_v, voltages, np.nan)
+        self.temperatures_degc[module_id] = np.where(np.isfinite(temperatures) & ~bad_t, temperatures, np.nan)
         self.time_s[module_id] = time_s
+        if not (bad_v.any() or bad_t.any()):
+            return None
+        return (f"module {module_id}: {int(bad_v.sum())} cell voltages outside "
+                f"{self.ranges.cell_voltage_min_v:g}..{self.ranges.cell_voltage_max_v:g} V "
+                f"(e.g. {voltages[bad_v][:1].tolist()}) and {int(bad_t.sum())} temperatures outside "
+                f"{self.ranges.temperature_min_degc:g}..{self.ranges.temperature_max_degc:g} degC "
+                "ignored as unmeasured")
 
     def module_status(self, now_s: float, freshness_timeout_s: float) -> np.ndarray:
         """ModuleStatus per module (uint8)."""

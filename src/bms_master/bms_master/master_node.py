@@ -6,8 +6,10 @@ Subscriptions store; a 10 Hz timer (node clock, sim time in simulation) steps th
 and publishes PackState, CurrentLimits, ContactorCommand and /battery_state; balancing is decided
 every ``balancing_period_s`` and sent per module on change and at that period.
 
-Garbage in (wrong array length, unknown module id) is reported with what and where and dropped;
-NaN readings count as unknown. The node keeps running.
+Garbage in (a sample the contract's rule rejects: wrong array length, unknown module id,
+repeated sequence, stamp outside the tolerance) is reported with what and where and dropped, so
+its module goes stale as if silent; NaN and values outside the physical ranges count as unknown
+(reported). The node keeps running.
 
 Parameters: pack (demo), config ("" = config/master.yaml if found, else built-in defaults),
 rate_hz (10), balancing_period_s (1), battery_state_period_s (0.1).
@@ -27,6 +29,7 @@ from bms_common import topics
 from bms_common.component_info import Identity
 from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
 from bms_common.pack_config import ConfigError, config_dirs, load_pack_config
+from bms_common.plausibility import physical_ranges
 from bms_common.stamps import to_seconds
 from bms_interfaces.msg import (
     BalancingCommand,
@@ -91,11 +94,12 @@ class MasterNode(BmsLifecycleNode):
         try:
             self.pack = load_pack_config(self.pack_name)
             self.config = find_master_config(self.config_name)
+            ranges = physical_ranges(self.pack)
         except ConfigError as exc:
             self.get_logger().error(str(exc))
             return TransitionCallbackReturn.FAILURE
         pack = self.pack
-        self.table = ModuleTable(pack.modules, pack.cells_per_module, pack.sensors_per_module)
+        self.table = ModuleTable(pack.modules, pack.cells_per_module, pack.sensors_per_module, ranges)
         self.sensor_of_cell = pack.sensor_of_cell()
         self.machine = OperatingStateMachine(self.config.state_machine)
         self.balancer = BalancingStrategy(self.config.balancing(pack.balancing), pack.modules, pack.cells_per_module)
@@ -139,10 +143,17 @@ class MasterNode(BmsLifecycleNode):
     # -- inputs -------------------------------------------------------------------------------
     def on_cells(self, msg: CellMeasurements) -> None:
         try:
-            self.table.update(msg.module_id, msg.cell_voltages_v, msg.temperatures_degc, self.now_s())
+            implausible = self.table.update(
+                msg.module_id, msg.cell_voltages_v, msg.temperatures_degc, self.now_s(),
+                stamp_s=to_seconds(msg.header.stamp), sequence=msg.sequence, cell_flags=len(msg.cell_flags))
         except ValueError as exc:
             self.bad_input += 1
             self.get_logger().error(f"cell_measurements from {msg.header.frame_id!r} dropped: {exc}",
+                                    throttle_duration_sec=5.0)
+            return
+        if implausible:
+            self.bad_input += 1
+            self.get_logger().error(f"cell_measurements from {msg.header.frame_id!r}: {implausible}",
                                     throttle_duration_sec=5.0)
 
     def on_pack(self, msg: PackMeasurement) -> None:

@@ -70,11 +70,31 @@ def test_nan_cell_is_skipped_in_extremes_but_poisons_sum():
 def test_garbage_is_rejected_with_a_clear_message_and_table_unchanged():
     table = table_with_three_modules()
     before = table.voltages_v.copy()
-    with pytest.raises(ValueError, match="module_id 7 is not in the pack"):
+    with pytest.raises(ValueError, match="module_id 7, but the pack has modules 0..2"):
         table.update(7, [3.7] * 4, [25.0, 25.0], 11.0)
-    with pytest.raises(ValueError, match="sent 3 cell voltages"):
+    with pytest.raises(ValueError, match="expected 4 cell voltages and 2 temperatures, got 3 and 2"):
         table.update(0, [3.7] * 3, [25.0, 25.0], 11.0)
-    with pytest.raises(ValueError, match="sent 1 temperatures"):
+    with pytest.raises(ValueError, match="got 4 and 1"):
         table.update(0, [3.7] * 4, [25.0], 11.0)
     np.testing.assert_array_equal(table.voltages_v, before)
     assert table.time_s[0] == 10.0
+
+
+def test_rejected_samples_leave_the_module_to_go_stale():
+    table = ModuleTable(modules=1, cells_per_module=4, sensors_per_module=2)
+    table.update(0, [3.7] * 4, [25.0, 25.0], 10.0, sequence=5)
+    for time_s in (10.5, 11.0, 11.5):
+        with pytest.raises(ValueError, match="sequence 5 repeated"):
+            table.update(0, [4.4] * 4, [25.0, 25.0], time_s, sequence=5)
+    with pytest.raises(ValueError, match="ahead of the receiver's clock"):
+        table.update(0, [4.4] * 4, [25.0, 25.0], 11.5, stamp_s=12.0, sequence=6)
+    assert list(table.module_status(11.5, 1.0)) == [ModuleStatus.STALE]
+    assert table.voltages_v[0, 0] == 3.7
+
+
+def test_millivolts_are_ignored_as_unmeasured_and_reported():
+    table = ModuleTable(modules=1, cells_per_module=4, sensors_per_module=2)
+    note = table.update(0, [3700.0, 3710.0, 3.72, 3.73], [25.0, 25.0], 10.0)
+    assert note is not None and "2 cell voltages outside 1..5 V" in note and "3700" in note
+    assert np.isnan(table.voltages_v[0, :2]).all() and table.voltages_v[0, 2] == 3.72
+    assert list(table.module_status(10.0, 1.0)) == [ModuleStatus.OK]
