@@ -40,6 +40,7 @@ from bms_common.lifecycle import (
     take_pending,
 )
 from bms_common.pack_config import ConfigError, load_pack_config
+from bms_common.plausibility import SampleGate, physical_ranges
 from bms_common.stamps import to_seconds, to_stamp
 from bms_estimation.current_alignment import CurrentHistory, samples_to_use
 from bms_estimation.estimator import Estimator, tunable_fields
@@ -93,6 +94,7 @@ class EstimatorNode(BmsLifecycleNode):
         try:
             self.pack = load_pack_config(self.pack_name)
             self.sop_limits = sop_limits_from_table(load_limits(self.pack.limits))
+            self.ranges = physical_ranges(self.pack)
         except ConfigError as exc:
             self.get_logger().error(str(exc))
             return TransitionCallbackReturn.FAILURE
@@ -109,7 +111,7 @@ class EstimatorNode(BmsLifecycleNode):
         self.queued: list[deque[tuple[float, np.ndarray, np.ndarray]]] = [
             deque(maxlen=MAX_QUEUED_SAMPLES) for _ in range(modules)]
         self.temperature_degc = np.full((modules, cells), np.nan)
-        self.last_sequence = np.full(modules, -1, dtype=np.int64)
+        self.gate = SampleGate(modules, cells, pack.sensors_per_module)
         self.sensor_of_cell = np.asarray(pack.sensor_of_cell())
         self.current = CurrentHistory(horizon_s=max(2.0, 5 * self.period_s))
         self.last_step_s = math.nan
@@ -161,28 +163,32 @@ class EstimatorNode(BmsLifecycleNode):
 
     # -- inputs -------------------------------------------------------------------------------
     def on_cells(self, msg: CellMeasurements) -> None:
-        m = msg.module_id
-        pack = self.pack
-        problem = None
-        if m >= pack.modules:
-            problem = f"unknown module {m} (pack {pack.name} has 0..{pack.modules - 1})"
-        elif len(msg.cell_voltages_v) != pack.cells_per_module:
-            problem = f"{len(msg.cell_voltages_v)} cell voltages, module has {pack.cells_per_module}"
-        elif len(msg.temperatures_degc) != pack.sensors_per_module:
-            problem = f"{len(msg.temperatures_degc)} temperatures, module has {pack.sensors_per_module} sensors"
-        elif msg.sequence == self.last_sequence[m]:
-            problem = f"repeated sequence number {msg.sequence}"
-        if problem:
-            self.get_logger().error(f"cell_measurements from {msg.header.frame_id!r} dropped: {problem}",
+        # The contract's rule (bms_common.plausibility): a rejected sample is no sample, so its
+        # module's cells are not measured (they only predict) until a usable one comes.
+        stamp_s = to_seconds(msg.header.stamp)
+        rejected = self.gate.check(msg.module_id, stamp_s, len(msg.cell_voltages_v), len(msg.temperatures_degc),
+                                   len(msg.cell_flags), msg.sequence, self.now_s())
+        if rejected is not None:
+            self.get_logger().error(f"cell_measurements from {msg.header.frame_id!r} dropped: {rejected[1]}",
                                     throttle_duration_sec=5.0)
             return
-        self.last_sequence[m] = msg.sequence
+        m = msg.module_id
+        voltages = np.asarray(msg.cell_voltages_v, dtype=float)
+        temperatures = np.asarray(msg.temperatures_degc, dtype=float)
+        # Values outside the physical ranges (millivolts for volts) are not measurements: those
+        # cells only predict, so nothing is learned from them and nothing of them is persisted.
+        bad_v, bad_t = self.ranges.bad_voltages(voltages), self.ranges.bad_temperatures(temperatures)
+        if bad_v.any() or bad_t.any():
+            self.get_logger().error(
+                f"cell_measurements from {msg.header.frame_id!r}: {int(bad_v.sum())} cell voltages outside "
+                f"{self.ranges.cell_voltage_min_v:g}..{self.ranges.cell_voltage_max_v:g} V and {int(bad_t.sum())} "
+                "temperatures outside the physical range ignored as unmeasured", throttle_duration_sec=5.0)
+            voltages[bad_v], temperatures[bad_t] = np.nan, np.nan
         if len(self.queued[m]) == MAX_QUEUED_SAMPLES:
             self.get_logger().warning(f"module {m}: {MAX_QUEUED_SAMPLES} samples waiting, oldest dropped "
                                       "(the estimator is falling behind)", throttle_duration_sec=5.0)
         # NaN readings stay NaN: those cells only predict.
-        self.queued[m].append((to_seconds(msg.header.stamp), np.asarray(msg.cell_voltages_v, dtype=float),
-                               np.asarray(msg.temperatures_degc, dtype=float)[self.sensor_of_cell]))
+        self.queued[m].append((stamp_s, voltages, temperatures[self.sensor_of_cell]))
 
     def on_pack(self, msg: PackMeasurement) -> None:
         if math.isfinite(msg.current_a):
