@@ -6,14 +6,17 @@ when the host's deterministic step calls :meth:`ModuleNode.sample`.
 
 Failure behaviour: an AFE that does not answer (AfeCommunicationError) produces no message for
 that sample, so subscribers see the data stop, exactly as with a dead board; the node logs it
-(throttled) and keeps sampling. A BalancingCommand of the wrong length is reported and ignored.
-Balancing stops by itself when no command arrived for ``balancing_timeout_s``: a silent master
-must not leave bleed resistors on.
+(throttled) and keeps sampling. Bleed switches fail safe (docs/master.md, "Balancing"): a BalancingCommand
+of the wrong length is reported and opens them, and they open by themselves when no command
+arrived for ``balancing_timeout_s`` (5 s) or when the node is deactivated: a silent or confused
+master must not leave bleed resistors on. The timeout runs on ``clock`` (the host's simulated
+time inside sim_host), else on the node's clock.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -27,7 +30,7 @@ from bms_slave.afe import AfeBackend, AfeCommunicationError
 
 class ModuleNode(BmsLifecycleNode):
     def __init__(self, module_id: int, backend: AfeBackend, *, self_timed: bool = True,
-                 namespace: str = "/bms", **kwargs) -> None:
+                 namespace: str = "/bms", clock: Callable[[], float] | None = None, **kwargs) -> None:
         hardware_id = backend.diagnostics().hardware_id
         super().__init__(
             f"module_{module_id}",
@@ -38,6 +41,7 @@ class ModuleNode(BmsLifecycleNode):
         self.module_id = module_id
         self.backend = backend
         self.self_timed = self_timed
+        self.clock_s = clock or self.now_s
         self.sample_period_s = float(declare(self, "sample_period_s", 0.1))
         self.balancing_timeout_s = float(declare(self, "balancing_timeout_s", 5.0))
         self.sequence = 0
@@ -87,11 +91,12 @@ class ModuleNode(BmsLifecycleNode):
         if len(msg.balance) != self.backend.cell_count:
             self.get_logger().error(
                 f"balancing_command for module {self.module_id} has {len(msg.balance)} cells, "
-                f"this module has {self.backend.cell_count}: command ignored"
+                f"this module has {self.backend.cell_count}: bleed switches opened"
             )
+            self._stop_balancing()
             return
         self.balancing_mask = np.asarray(msg.balance, dtype=bool)
-        self.last_balancing_s = self.now_s()
+        self.last_balancing_s = self.clock_s()
         self.backend.set_balancing(self.balancing_mask)
 
     def _stop_balancing(self) -> None:

@@ -437,7 +437,9 @@ def build(stop: threading.Event, cli_args: list[str] | None = None) -> list[Node
     plant_node = PlantNode(stop, cli_args=cli_args)
     namespace = plant_node.get_namespace()
     for module_id, afe in plant_node.afes.items():
-        node = ModuleNode(module_id, afe, self_timed=False, namespace=namespace, cli_args=cli_args)
+        # The balancing timeout runs on simulated time, as the samples do (the node has no /clock).
+        node = ModuleNode(module_id, afe, self_timed=False, namespace=namespace, cli_args=cli_args,
+                          clock=lambda: plant_node.plant.time_s)
         inject_fault_service(node, FaultInjector(plant_node.pack, afes={module_id: afe}))
         plant_node.modules.append(node)
     sensor = CurrentSensorNode(plant_node.pack_sensor, "sim-current-sensor", namespace, cli_args=cli_args)
