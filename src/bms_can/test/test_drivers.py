@@ -211,3 +211,14 @@ def test_insulation_is_nan_when_its_alive_bit_stops_toggling(rig, can_config) ->
     for _ in range(can_config.max_consecutive_errors + 1):
         emulator.channel.send(protocol.insulation_info(4.2e6, True, False, False, alive=True))
     wait_for(lambda: math.isnan(sensor.read().insulation_resistance_ohm), 10, "a frozen alive bit to void it")
+
+
+def test_a_command_nobody_acknowledges_is_counted_not_raised(can_config) -> None:
+    lone = CanChannel(can_config)  # the only node on its bus: no acknowledge, as with a full queue
+    try:
+        contactors = CanContactors(can_config, lone)
+        contactors.write(ContactorSet(main_minus=True))
+        assert not contactors.send_command()
+        assert lone.stats.send_errors == 2 and "no other node acknowledged" in lone.stats.last_error
+    finally:
+        lone.close()
