@@ -8,6 +8,8 @@ supplier's node is swapped in and data stops making sense.
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 
 from rclpy.node import Node
@@ -15,6 +17,16 @@ from rclpy.node import Node
 from bms_common import topics
 from bms_common.version import INTERFACE_VERSION, PACKAGE_VERSION, compatible
 from bms_interfaces.msg import ComponentInfo
+
+
+# Names the host in ComponentInfo instead of the hostname: boards cloned from one image share a
+# hostname, and the multi-host test's namespaces share the machine's.
+HOST_ENV = "BMS_HOST"
+
+
+def host_name() -> str:
+    """The host (board) this process runs on: ``$BMS_HOST``, else the hostname."""
+    return os.environ.get(HOST_ENV) or socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,7 @@ class ComponentAnnouncer:
         msg.version = identity.version
         msg.interface_version = INTERFACE_VERSION
         msg.hardware_id = identity.hardware_id
+        msg.host = host_name()
         self.info = msg
         self._publisher.publish(msg)
 

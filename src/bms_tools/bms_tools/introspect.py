@@ -189,8 +189,9 @@ def _node_list(args: argparse.Namespace) -> int:
             print(f"{name}  (no ComponentInfo)")
             continue
         hardware = f" hardware={info.hardware_id}" if info.hardware_id else ""
-        print(f"{name}  kind={info.kind} vendor={info.vendor} implementation={info.implementation} "
-              f"version={info.version} interface={info.interface_version}{hardware}")
+        print(f"{name}  host={info.host or '?'} kind={info.kind} vendor={info.vendor} "
+              f"implementation={info.implementation} version={info.version} "
+              f"interface={info.interface_version}{hardware}")
     executor.shutdown()
     close_node(context, node)
     return 0

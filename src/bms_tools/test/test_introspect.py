@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
+from bms_common.component_info import host_name
 from bms_common.testing import NodeProcess, wait_for
 from bms_common.version import INTERFACE_VERSION
 
@@ -46,6 +47,6 @@ def test_topic_and_node_tools(publisher: NodeProcess) -> None:
     # so one window matching shows the measurement is right.
     assert rates and min(abs(r - 50.0) for r in rates) < 5.0, out["hz"]
     assert "std dev:" in out["hz"]
-    assert re.search(r"/bms/sample_publisher\s+kind=simulation vendor=open-bms "
+    assert re.search(r"/bms/sample_publisher\s+host=" + re.escape(host_name()) + r" kind=simulation vendor=open-bms "
                      r"implementation=sample_publisher version=\S+ interface=" + re.escape(INTERFACE_VERSION) + r" hardware=test-rig-1",
                      out["nodes"]), out["nodes"]
