@@ -115,10 +115,11 @@ class Protocol:
 
     def limits(self, charge_current_a: float, discharge_current_a: float, charge_voltage_v: float,
                discharge_voltage_v: float) -> can.Message:
+        # Clamped to what the frame can carry (0.1 A / 0.1 V steps in 16 bits).
         return self._frame("limits", self.ids["limits"], {
-            "ChargeVoltageLimit": charge_voltage_v, "ChargeCurrentLimit": min(charge_current_a, 3276.7),
+            "ChargeVoltageLimit": min(charge_voltage_v, 6553.5), "ChargeCurrentLimit": min(charge_current_a, 3276.7),
             "DischargeCurrentLimit": min(discharge_current_a, 3276.7),
-            "DischargeVoltageLimit": discharge_voltage_v})
+            "DischargeVoltageLimit": min(discharge_voltage_v, 6553.5)})
 
     def insulation_info(self, resistance_ohm: float, valid: bool, device_error: bool, fault: bool,
                         alive: bool) -> can.Message:
