@@ -18,7 +18,6 @@ from bms_common import topics
 from bms_common.version import INTERFACE_VERSION, PACKAGE_VERSION, compatible
 from bms_interfaces.msg import ComponentInfo
 
-
 # Names the host in ComponentInfo instead of the hostname: boards cloned from one image share a
 # hostname, and the multi-host test's namespaces share the machine's.
 HOST_ENV = "BMS_HOST"
