@@ -57,7 +57,8 @@ class CanChannel:
             self.bus = can.Bus(**config.bus)
         except (can.CanError, ValueError, OSError, ImportError) as exc:
             raise BusUnavailable(
-                f"{config.source}: cannot open the CAN bus {config.bus or '(python-can configuration)'}: {exc}"
+                f"{config.source}: cannot open the CAN bus {config.bus or '(python-can configuration)'}: {exc}; "
+                "bring the interface up or choose another CAN configuration with BMS_CAN_CONFIG (docs/can.md)"
             ) from exc
         self.name = str(config.bus.get("channel", self.bus.channel_info))
         self.stats = ChannelStats()
