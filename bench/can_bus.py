@@ -148,7 +148,7 @@ def bus_load() -> None:
     pages_t = -(-pack.modules * pack.sensors_per_module // 6)
     per_second = [  # (frames per second, data bytes)
         (10 * pages_v, 8), (10 * pages_t, 8), (10 * pack.modules, 8),   # boards: pages, BoardStatus
-        (10 * 4 + 4, 6), (10, 5), (1, 6),                                # IVT-S, HV feedback, iso165C
+        (10 * 4 + 4, 6), (10, 8), (10, 5), (1, 6),                       # IVT-S, LEM, HV feedback, iso165C
         (10, 4), (10, 8), (pack.modules, 8),                             # BMS: contactors, limits, balancing 1 Hz
     ]
     frames = sum(n for n, _ in per_second)

@@ -17,19 +17,19 @@ ENV = "BMS_CAN_CONFIG"
 DEFAULT_IDS = {
     "cell_voltages": 0x270, "cell_temperatures": 0x280, "board_status": 0x2C0,
     "balancing_command": 0x2E0, "contactor_command": 0x2F0, "contactor_feedback": 0x2F1,
-    "limits": 0x351, "insulation_info": 0x37, "ivt_result_i": 0x521,
+    "limits": 0x351, "insulation_info": 0x37, "ivt_result_i": 0x521, "lem_cab500": 0x3C2,
 }
 # PackMeasurement field -> allowed sources. IVT-S channels: U1, U2, U3 (docs/can.md, Wiring).
 SOURCES = {
-    "current": ("ivt_i",),
+    "current": ("ivt_i", "lem_cab500"),
     "pack_voltage": ("ivt_u1", "ivt_u2", "ivt_u3"),
     "dc_link_voltage": ("ivt_u1", "ivt_u2", "ivt_u3"),
     "insulation_resistance": ("iso165c",),
     "hvil": ("contactor_feedback",),
 }
-TIMEOUT_KEYS = ("cell_voltages", "cell_temperatures", "board_status", "ivt", "insulation",
+TIMEOUT_KEYS = ("cell_voltages", "cell_temperatures", "board_status", "ivt", "lem_cab500", "insulation",
                 "contactor_feedback", "contactor_command", "limits")
-DEFAULT_TIMEOUTS_S = {"cell_voltages": 0.5, "cell_temperatures": 1.0, "board_status": 0.5, "ivt": 0.5,
+DEFAULT_TIMEOUTS_S = {"cell_voltages": 0.5, "cell_temperatures": 1.0, "board_status": 0.5, "ivt": 0.5, "lem_cab500": 0.5,
                       "insulation": 3.0, "contactor_feedback": 0.5, "contactor_command": 0.5, "limits": 0.5}
 
 

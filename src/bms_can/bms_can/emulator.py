@@ -162,6 +162,7 @@ class BoardEmulator:
         for result in range(8 if slow else 4):
             counter = self._next("ivt", f"ivt{result}")
             self._send("ivt", p.ivt_result(result, counter, values[result], error=error))
+        self._send("lem", p.lem_cab500(reading.current_a, error=self.faults.has("invalid", "lem")))
         hv = self.plant.hv
         coils, aux = hv.commanded, hv.feedback()
         self._send("hv", p.contactor_feedback(

@@ -2,7 +2,7 @@
 
 Where each PackMeasurement field comes from is configured (``sources`` in config/can/*.yaml;
 a field without a source stops the start with a message naming it):
-- current_a: IVT-S result I (0x521);
+- current_a: IVT-S result I (0x521), or a LEM CAB 500 (0x3C2);
 - pack_voltage_v, dc_link_voltage_v: IVT-S voltage channels U1 / U2 / U3 (by default U1 on the
   battery side of the contactors, U2 on the DC link);
 - insulation_resistance_ohm: the iso165C info frame (0x37), NaN while the monitor marks it not
@@ -10,7 +10,7 @@ a field without a source stops the start with a message naming it):
 - hvil_closed: the HV board's ContactorFeedback frame (never assumed true: a stale or faulty
   feedback reads as open).
 A result older than its timeout, with an error bit set, or whose counter failed more than
-``max_consecutive_errors`` times in a row is NaN. A silent current sensor is no reading at all
+``max_consecutive_errors`` times in a row is NaN. A silent current source is no reading at all
 (the node publishes nothing, so the supervisor sees the sensor go stale).
 """
 
@@ -28,8 +28,8 @@ from .config import CanConfig, load_can_config, require_sources
 from .protocol import IVT_ERROR_SIGNALS, IVT_RESULTS, CounterCheck, Frame, FrameError
 
 
-class IvtSilent(RuntimeError):
-    """No current result within its timeout."""
+class CurrentSensorSilent(RuntimeError):
+    """No current from the configured source within its timeout."""
 
 
 class CanPackSensor(PackSensorBackend):
@@ -46,11 +46,14 @@ class CanPackSensor(PackSensorBackend):
         self._insulation_stamp = -math.inf
         self._insulation_alive: bool | None = None
         self._insulation_frozen = 0
+        self._lem_current_a = math.nan
+        self._lem_stamp = -math.inf
         self._hvil = False
         self._feedback_stamp = -math.inf
         self._feedback_counter = CounterCheck(config.max_consecutive_errors)
         channel.subscribe("ivt", self._on_ivt, self._on_ivt_error)
         channel.subscribe("insulation_info", self._on_insulation)
+        channel.subscribe("lem_cab500", self._on_lem)
         channel.subscribe("contactor_feedback", self._on_feedback, lambda _: self._feedback_counter.error())
 
     def _on_ivt(self, frame: Frame, stamp_s: float) -> None:
@@ -64,6 +67,11 @@ class CanPackSensor(PackSensorBackend):
     def _on_ivt_error(self, error: FrameError) -> None:
         with self._lock:
             self._ivt_counters[error.index].error()
+
+    def _on_lem(self, frame: Frame, stamp_s: float) -> None:
+        with self._lock:
+            self._lem_current_a = math.nan if frame.signals["Error"] else float(frame.signals["Current"])
+            self._lem_stamp = stamp_s
 
     def _on_insulation(self, frame: Frame, stamp_s: float) -> None:
         s = frame.signals
@@ -92,14 +100,18 @@ class CanPackSensor(PackSensorBackend):
         now_s = time.time() if now_s is None else now_s
         timeouts, sources = self.config.timeouts_s, self.sources
         with self._lock:
-            current_stamp = self._ivt_stamp[0]
-            if now_s - current_stamp > timeouts["ivt"]:
-                raise IvtSilent(f"no IVT-S current result within {timeouts['ivt']:g} s on {self.channel.name}")
+            if sources["current"] == "lem_cab500":
+                current_stamp, current_a, timeout_s = self._lem_stamp, self._lem_current_a, timeouts["lem_cab500"]
+            else:
+                current_stamp, current_a, timeout_s = self._ivt_stamp[0], self._ivt("ivt_i", now_s), timeouts["ivt"]
+            if now_s - current_stamp > timeout_s:
+                raise CurrentSensorSilent(
+                    f"no current from {sources['current']} within {timeout_s:g} s on {self.channel.name}")
             insulation_fresh = now_s - self._insulation_stamp <= timeouts["insulation"]
             feedback_fresh = now_s - self._feedback_stamp <= timeouts["contactor_feedback"]
             return PackSensorReading(
                 stamp_s=current_stamp,
-                current_a=self._ivt(sources["current"], now_s),
+                current_a=current_a,
                 pack_voltage_v=self._ivt(sources["pack_voltage"], now_s),
                 dc_link_voltage_v=self._ivt(sources["dc_link_voltage"], now_s),
                 insulation_resistance_ohm=self._insulation_ohm if insulation_fresh else math.nan,

@@ -66,7 +66,7 @@ class Protocol:
             ("cell_voltages", "CellVoltages"), ("cell_temperatures", "CellTemperatures"),
             ("board_status", "BoardStatus"), ("balancing_command", "BalancingCommand"),
             ("contactor_command", "ContactorCommand"), ("contactor_feedback", "ContactorFeedback"),
-            ("limits", "Limits"), ("insulation_info", "Iso165C_Info"))}
+            ("limits", "Limits"), ("insulation_info", "Iso165C_Info"), ("lem_cab500", "LEM_CAB500"))}
         self._by_id = {self.ids[name]: name for name in self._messages if name != "board_status"}
 
     # --- encoding ----------------------------------------------------------------------------
@@ -126,6 +126,9 @@ class Protocol:
         return self._frame("insulation_info", self.ids["insulation_info"], {
             "InsulationResistance": min(resistance_ohm, 65_535_000.0), "ResistanceValid": int(valid),
             "DeviceError": int(device_error), "InsulationFault": int(fault), "Alive": int(alive)})
+
+    def lem_cab500(self, current_a: float, error: bool = False) -> can.Message:
+        return self._frame("lem_cab500", self.ids["lem_cab500"], {"Current": current_a, "Error": int(error)})
 
     def ivt_result(self, result: int, counter: int, value: float, ocs: bool = False,
                    error: bool = False) -> can.Message:

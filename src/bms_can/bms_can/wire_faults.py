@@ -1,5 +1,5 @@
-"""Faults the board emulator puts on the wire, per target: a module id, or ``ivt``, ``iso``,
-``hv`` (``bus`` for error bursts). What each does: docs/can.md, "Running on the emulator"."""
+"""Faults the board emulator puts on the wire, per target: a module id, or ``ivt``, ``lem``,
+``iso``, ``hv`` (``bus`` for error bursts). What each does: docs/can.md, "Running on the emulator"."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import can
 
 FAULTS = ("silence", "frozen_counter", "skip_counter", "bad_crc", "invalid", "raw_extreme",
           "wrong_length", "unknown_page", "error_burst")
-DEVICES = ("ivt", "iso", "hv", "bus")
+DEVICES = ("ivt", "lem", "iso", "hv", "bus")
 
 
 def parse_target(text: str) -> int | str:

@@ -16,7 +16,7 @@ from bms_can.afe_driver import CanAfe, PackPages
 from bms_can.channel import CanChannel
 from bms_can.contactor_driver import CanContactors
 from bms_can.emulator import BoardEmulator
-from bms_can.pack_sensor_driver import CanPackSensor, IvtSilent
+from bms_can.pack_sensor_driver import CanPackSensor, CurrentSensorSilent
 from bms_common.pack_config import load_pack_config
 from bms_common.testing import wait_for
 from bms_master.state_machine import ContactorSet
@@ -147,8 +147,18 @@ def test_pack_sensor_fields_come_from_their_sources(rig, can_config) -> None:
     exchange(emulator, channel)
     reading = sensor.read()
     assert math.isnan(reading.current_a) and math.isnan(reading.pack_voltage_v) and reading.hvil_closed
-    with pytest.raises(IvtSilent):
+    with pytest.raises(CurrentSensorSilent):
         sensor.read(time.time() + can_config.timeouts_s["ivt"] + 0.01)
+
+
+def test_a_lem_cab500_can_be_the_current_source(rig, can_config) -> None:
+    emulator, channel, _ = rig
+    sensor = CanPackSensor(dataclasses.replace(can_config, sources={**can_config.sources, "current": "lem_cab500"}),
+                           channel)
+    exchange(emulator, channel)
+    assert sensor.read().current_a == pytest.approx(emulator.last_pack_reading.current_a, abs=0.0005 + 1e-9)
+    emulator.channel.send(emulator.protocol.lem_cab500(5.0, error=True))
+    wait_for(lambda: math.isnan(sensor.read().current_a), 10, "a failing LEM sensor's current to be NaN")
 
 
 def test_hvil_is_open_when_the_hv_board_falls_silent(rig, can_config) -> None:

@@ -51,6 +51,14 @@ def test_ivt_current_in_either_byte_order() -> None:
     assert bytes(u1.data) == bytes([0x01, 0x2F, 0x00, 0x06, 0x1A, 0x80])
 
 
+def test_lem_cab500_current_is_offset_binary() -> None:
+    # -12.345 A = -12345 mA; 0x80000000 - 12345 = 0x7FFFCFC7, big-endian in bytes 0..3.
+    frame = Protocol(BIG).lem_cab500(-12.345)
+    assert frame.arbitration_id == 0x3C2
+    assert bytes(frame.data) == bytes([0x7F, 0xFF, 0xCF, 0xC7, 0x00, 0x00, 0x00, 0x00])
+    assert Protocol(BIG).decode(frame).signals["Current"] == pytest.approx(-12.345)
+
+
 def test_crc8_sae_j1850_check_value_and_extension_frames() -> None:
     assert crc8_sae_j1850(b"123456789") == 0x4B
     p = Protocol(BIG)
