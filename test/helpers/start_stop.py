@@ -20,12 +20,14 @@ from bms_common.testing import NodeProcess, wait_for
 from bms_safety.persistence import load_state, state_file
 
 STARTED = re.compile(r"\[launch\] (\S+): started, pid (\d+)")
+MANAGER = "lifecycle_manager"
 
 
 @dataclass
 class Stopped:
-    """What one stop did: seconds from SIGINT to exit per process label, the launcher's exit
-    code, and what the state directory holds afterwards."""
+    """What one stop did: seconds from its SIGINT to exit per process label, the launcher's exit
+    code, and what the state directory holds afterwards. In an ordered stop `bms launch` signals
+    the other processes once the lifecycle manager has ended, so theirs count from then."""
 
     exit_s: dict[str, float] = field(default_factory=dict)
     launch_code: int | None = None
@@ -74,11 +76,16 @@ def stop(launch: NodeProcess, state_dir: Path, all_at_once: bool, timeout_s: flo
     for pid in targets:
         os.kill(pid, signal.SIGINT)
     started = time.monotonic()
+    signalled = dict.fromkeys(pids, started if all_at_once else None)
+    signalled[MANAGER] = started
     left = dict(pids)
     while left and time.monotonic() - started < timeout_s:
         for label, pid in list(left.items()):
             if not running(pid):
-                stopped.exit_s[label] = time.monotonic() - started
+                now = time.monotonic()
+                stopped.exit_s[label] = now - (signalled[label] or started)
+                if label == MANAGER:
+                    signalled = {name: at or now for name, at in signalled.items()}
                 del left[label]
         time.sleep(0.01)
     if all_at_once:
