@@ -8,7 +8,7 @@ Parameters
   autostart (bool, true)        configure and activate at start
   service_wait_timeout_s (30)   how long to wait for a node's lifecycle services to appear
   transition_timeout_s (30)     how long one transition may take (a loaded machine is slow)
-  shutdown_timeout_s (1.5)      how long the orderly shutdown after SIGINT / SIGTERM may take in all
+  shutdown_timeout_s (1.0)      how long the orderly shutdown after SIGINT / SIGTERM may take in all
 
 Bring-up configures every node, then activates them in order. When a node fails a transition
 (its callback returns FAILURE or ERROR, raises, or does not answer in time) the manager stops:
@@ -87,7 +87,7 @@ class LifecycleManager(Node):
         self.autostart = bool(declare(self, "autostart", True))
         self.service_wait_timeout_s = float(declare(self, "service_wait_timeout_s", 30.0))
         self.transition_timeout_s = float(declare(self, "transition_timeout_s", 30.0))
-        self.shutdown_timeout_s = float(declare(self, "shutdown_timeout_s", 1.5))
+        self.shutdown_timeout_s = float(declare(self, "shutdown_timeout_s", 1.0))
         self.announcer = ComponentAnnouncer(
             self, Identity(kind=ComponentInfo.KIND_TOOL, implementation="bms_common.lifecycle_manager")
         )
