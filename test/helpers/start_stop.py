@@ -88,10 +88,9 @@ def stop(launch: NodeProcess, state_dir: Path, all_at_once: bool, timeout_s: flo
                     signalled = {name: at or now for name, at in signalled.items()}
                 del left[label]
         time.sleep(0.01)
-    if all_at_once:
-        # `bms launch` ends by itself once its processes have; a signal now could reach it while
-        # Python is tearing down, when the default handler kills it.
-        wait_for(lambda: not launch.alive(), timeout_s, "bms launch to end after its processes")
+    # `bms launch` ends by itself once its processes have. Another SIGINT would be a second
+    # Ctrl-C (skip the waits: SIGTERM and SIGKILL at once), or reach it while Python tears down.
+    wait_for(lambda: not launch.alive(), timeout_s, "bms launch to end after its processes")
     stopped.launch_code = launch.stop(timeout_s=timeout_s)
     state, problem = load_state(state_file(state_dir))
     assert problem is None, problem
