@@ -23,6 +23,7 @@ from typing import Any
 
 from netns import Network
 
+from bms_common.component_info import HOST_ENV
 from bms_common.testing import executable, params, wait_for
 
 HOSTS = ("master", "hv", "slave1", "slave2")
@@ -107,7 +108,8 @@ class System:
         if host not in self.network.hosts:
             raise ValueError(f"{name}: no host {host!r} in the test network; a process with SUBNET discovery or "
                              "static peers runs only inside a test namespace")
-        process = kind(self.network, host, name, argv, {**self.env, **extra_env}, self.log_dir,
+        env = {**self.env, HOST_ENV: host, **extra_env}
+        process = kind(self.network, host, name, argv, env, self.log_dir,
                        stdin=kind is Probe)
         self.processes[(host, name)] = process
         return process
@@ -116,7 +118,8 @@ class System:
         return self.start(host, log or name, [executable(package, name), "--ros-args", "-r", "__ns:=/bms", *ros_args])
 
     def probe(self, host: str) -> Probe:
-        process = self.start(host, "probe", [sys.executable, str(PROBE)], kind=Probe)
+        process = self.start(host, "probe", [sys.executable, str(PROBE), "--ros-args", "-p", "use_sim_time:=true"],
+                             kind=Probe)
         assert isinstance(process, Probe)
         return process
 

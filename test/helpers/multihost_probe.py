@@ -4,12 +4,14 @@ Runs inside a host's network namespace (the test process itself is outside every
 Prints one JSON object per line on stdout, with ``t`` the monotonic clock (shared by every
 namespace of the machine):
   {"topic": "safety", "stamp", "level", "allowed", "stale": [module ids], "codes": [...],
-   "last_cells": {module id: stamp of its newest cell_measurements}}   on every change
+   "last_cells": {module id: stamp of its newest cell_measurements},
+   "last_arrival": {module id: when that arrived, on the probe's clock}} on every change
   {"topic": "pack", "stamp", "state"}                                    on every change of state
   {"topic": "contactor", "stamp", "closed", "by_safety"}                 on every change
   {"topic": "cells", "module", "stamp"}                                  first sample of a module
                                                                          after a silence of 0.5 s
   {"topic": "answer", "command", "ok", "text"}                           after each command
+Run it with ``--ros-args -p use_sim_time:=true`` to have arrivals on simulated time.
 Commands, one per line on stdin: ``reset`` (reset_faults), ``request STANDBY|DRIVE|CHARGE``.
 """
 
@@ -26,8 +28,9 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from bms_common import topics
+from bms_common.component_info import ComponentAnnouncer, Identity, host_name
 from bms_common.stamps import to_seconds
-from bms_interfaces.msg import CellMeasurements, ContactorState, PackState, SafetyStatus
+from bms_interfaces.msg import CellMeasurements, ComponentInfo, ContactorState, PackState, SafetyStatus
 from bms_interfaces.srv import RequestState, ResetFaults
 
 SILENCE_S = 0.5
@@ -39,8 +42,11 @@ def say(**fields: object) -> None:
 
 class Probe(Node):
     def __init__(self) -> None:
-        super().__init__("multihost_probe", namespace="/bms")
+        super().__init__(f"multihost_probe_{host_name()}", namespace="/bms")
+        self.announcer = ComponentAnnouncer(self, Identity(kind=ComponentInfo.KIND_TOOL,
+                                                           implementation="test.multihost_probe"))
         self.last_cells: dict[int, float] = {}
+        self.last_arrival: dict[int, float] = {}
         self.last_cells_wall: dict[int, float] = {}
         self.safety: tuple | None = None
         self.state: int | None = None
@@ -61,6 +67,7 @@ class Probe(Node):
         if now - self.last_cells_wall.get(msg.module_id, -1e9) > SILENCE_S:
             say(topic="cells", module=msg.module_id, stamp=to_seconds(msg.header.stamp))
         self.last_cells[msg.module_id] = to_seconds(msg.header.stamp)
+        self.last_arrival[msg.module_id] = self.get_clock().now().nanoseconds * 1e-9
         self.last_cells_wall[msg.module_id] = now
 
     def on_safety(self, msg: SafetyStatus) -> None:
@@ -70,7 +77,7 @@ class Probe(Node):
         if key != self.safety:
             self.safety = key
             say(topic="safety", stamp=to_seconds(msg.header.stamp), level=msg.level, allowed=msg.contactors_allowed,
-                stale=stale, codes=codes, last_cells=self.last_cells)
+                stale=stale, codes=codes, last_cells=self.last_cells, last_arrival=self.last_arrival)
 
     def on_pack(self, msg: PackState) -> None:
         if msg.operating_state != self.state:

@@ -77,7 +77,7 @@ class ContactorLogic:
         self._safety_time_s = now_s
 
     def step(self, now_s: float, feedback: ContactorSet | None,
-             delivery_grace: bool = False, wall_s: float | None = None) -> ContactorLogicOutput:
+             delivery_grace: bool = False, wall_s: float | None = None, silent: bool = False) -> ContactorLogicOutput:
         """Coil outputs at now_s; feedback is the auxiliary contacts (None when not available).
 
         ``delivery_grace``: the status is old on the node's clock but not on the wall clock. A
@@ -85,8 +85,10 @@ class ContactorLogic:
         the node grants this grace so a late message is not mistaken for a silent supervisor.
         ``wall_s`` (monotonic wall clock), when given, must also show a feedback disagreeing for
         the debounce time before it counts as a mismatch, for the same reason.
+        ``silent``: the status has not arrived for so long on the wall clock that it counts as
+        old whatever now_s says (a node's simulated clock stands still when /clock is cut off too).
         """
-        fresh = now_s - self._safety_time_s <= self.config.safety_timeout_s or delivery_grace
+        fresh = (now_s - self._safety_time_s <= self.config.safety_timeout_s or delivery_grace) and not silent
         self._blocked &= self._command
         if not fresh or self._level is SafetyLevel.FAULT:
             reason = OpenReason.SAFETY_SILENT if not fresh else OpenReason.SAFETY_FAULT

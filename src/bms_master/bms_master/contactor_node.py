@@ -8,9 +8,14 @@ at ``publish_period_s``.
 
 Parameters: backend (sim; a name in the entry point group ``bms_master.contactor_backends``,
 whose factory takes this node and returns a ContactorBackend), safety_timeout_s (0.5), mismatch_debounce_s (0.1), check_period_s
-(0.02), publish_period_s (0.1), autostart. Freshness counts on the node's clock (sim time in
-simulation) with a grace of ``safety_timeout_s`` on the wall clock, so a simulation that runs
-faster than real time does not open the pack on delivery delays that the speed-up magnifies.
+(0.02), publish_period_s (0.1), silence_wall_timeout_s (3.0), autostart. Freshness counts on the
+node's clock (sim time in simulation) with a grace of ``safety_timeout_s`` on the wall clock, so a
+simulation that runs faster than real time does not open the pack on delivery delays that the
+speed-up magnifies. A status silent for ``silence_wall_timeout_s`` of wall time opens the pack
+whatever the node's clock says: a node on simulated time that is cut off from the supervisor is
+cut off from /clock too, its clock stands still and would never call the status old (checked on a
+wall-clock timer; longer than the plant's longest hold for a lagging node, 2 s, so pacing never
+trips it).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from __future__ import annotations
 import sys
 import time
 from importlib import metadata
+
+from rclpy.clock import Clock, ClockType
 
 from bms_common import topics
 from bms_common.component_info import Identity
@@ -64,6 +71,7 @@ class ContactorNode(BmsLifecycleNode):
             mismatch_debounce_s=float(declare(self, "mismatch_debounce_s", 0.1)))
         self.check_period_s = float(declare(self, "check_period_s", 0.02))
         self.publish_period_s = float(declare(self, "publish_period_s", 0.1))
+        self.silence_wall_timeout_s = float(declare(self, "silence_wall_timeout_s", 3.0))
         self.logic = ContactorLogic(self.config)
         self.backend: ContactorBackend | None = None
         self.active = False
@@ -92,11 +100,13 @@ class ContactorNode(BmsLifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = True
         self.timer = self.create_timer(self.check_period_s, self.update)
+        self.wall_timer = self.create_timer(self.check_period_s, self.update, clock=Clock(clock_type=ClockType.STEADY_TIME))
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = False
         self.destroy_timer(self.timer)
+        self.destroy_timer(self.wall_timer)
         self.backend.write(ContactorSet())  # an inactive driver holds nothing closed
         return super().on_deactivate(state)
 
@@ -114,8 +124,10 @@ class ContactorNode(BmsLifecycleNode):
             return
         now_s = self.now_s()
         wall_s = time.monotonic()
-        grace = wall_s - self.safety_wall_s <= self.config.safety_timeout_s
-        output = self.logic.step(now_s, self.backend.read(), delivery_grace=grace, wall_s=wall_s)
+        silent_wall_s = wall_s - self.safety_wall_s
+        grace = silent_wall_s <= self.config.safety_timeout_s
+        output = self.logic.step(now_s, self.backend.read(), delivery_grace=grace, wall_s=wall_s,
+                                 silent=silent_wall_s > self.silence_wall_timeout_s)
         previous = self.last_output
         if previous is None or output.coils != previous.coils:
             self.backend.write(output.coils)

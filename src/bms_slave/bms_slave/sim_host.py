@@ -57,7 +57,7 @@ from bms_common.lifecycle import (
     take_pending,
 )
 from bms_common.pack_config import load_pack_config, parse_module_ids
-from bms_common.stamps import header_stamp_of_raw, to_stamp
+from bms_common.stamps import header_frame_id_of_raw, header_stamp_of_raw, to_stamp
 from bms_interfaces.msg import (
     BalancingCommand,
     CellMeasurements,
@@ -223,6 +223,8 @@ class PlantNode(Node):
         self.pacer = Pacer(float(declare(self, "pace_max_lag_s", 0.3)),
                            float(declare(self, "pace_max_hold_s", 2.0)))
         self._pace_subscriptions = [self._follow(*paced) for paced in PACED_TOPICS] if self.pacer.enabled else []
+        if self.pacer.enabled and self.external:
+            self._pace_subscriptions.append(self._follow_external_modules())
         self._last_lag_log_wall_s = -math.inf
         self.wall_start = time.monotonic()
         self._timer = self.create_timer(self.step_s / self.speed, self.step)
@@ -235,6 +237,22 @@ class PlantNode(Node):
             except ValueError as exc:
                 self.get_logger().error(f"pacing: {topic.absolute}: {exc}", throttle_duration_sec=5.0)
         return self.create_subscription(msg_type, topic.name, heard, topic.qos, raw=True), heard
+
+    def _follow_external_modules(self):
+        """Follow the samples of the modules hosted elsewhere, by their frame_id (``module_<i>``):
+        a board on a starved or distant host is a BMS node that lags like any other."""
+        names = {f"module_{m}" for m in self.external}
+
+        def heard(data: bytes) -> None:
+            try:
+                name = header_frame_id_of_raw(data)
+                if name in names:
+                    self.pacer.heard(name, header_stamp_of_raw(data))
+            except ValueError as exc:
+                self.get_logger().error(f"pacing: {topics.CELL_MEASUREMENTS.absolute}: {exc}",
+                                        throttle_duration_sec=5.0)
+        return self.create_subscription(CellMeasurements, topics.CELL_MEASUREMENTS.name, heard,
+                                        topics.CELL_MEASUREMENTS.qos, raw=True), heard
 
     def _paced(self) -> bool:
         """Whether simulated time may step now (pacing.py): it waits while a BMS node lags."""

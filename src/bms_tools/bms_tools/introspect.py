@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import threading
 import time
@@ -20,6 +21,16 @@ from bms_tools.rosgraph import INFRASTRUCTURE_TOPICS, close_node, message_class,
 
 # Discovery is complete once the graph has not changed for this long.
 SETTLE_S = 1.0
+# Across hosts an announcement lost on the network is repeated only at Fast DDS's next periodic
+# participant announcement (3 s): `bms node list` waits that long for the graph to settle there.
+MULTI_HOST_SETTLE_S = 4.0
+
+
+def default_settle_s() -> float:
+    """SETTLE_S on one host; MULTI_HOST_SETTLE_S with discovery beyond it (README, multi-host)."""
+    local = os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST") in ("LOCALHOST", "OFF")
+    return SETTLE_S if local and not os.environ.get("ROS_STATIC_PEERS") else MULTI_HOST_SETTLE_S
+
 
 def _stop_event() -> threading.Event:
     stop = threading.Event()
@@ -181,7 +192,7 @@ def _node_list(args: argparse.Namespace) -> int:
         current = [n for n in current if n != own]
         if current != names:
             names, stable_since = current, time.monotonic()
-        elif names and all(n in infos for n in names) and time.monotonic() - stable_since >= SETTLE_S:
+        elif names and all(n in infos for n in names) and time.monotonic() - stable_since >= args.settle:
             break
     for name in names:
         info = infos.get(name)
@@ -225,4 +236,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     node_list = node_sub.add_parser("list", help="nodes with their ComponentInfo")
     node_list.add_argument("--wait", type=float, default=10.0, metavar="S",
                            help="longest wait for ComponentInfo of every node")
+    node_list.add_argument("--settle", type=float, default=default_settle_s(), metavar="S",
+                           help="list once the node set has not changed for S seconds (default 1; 4 with "
+                                "discovery beyond this host: a lost announcement is repeated after 3 s)")
     node_list.set_defaults(handler=_node_list)

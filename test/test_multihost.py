@@ -1,0 +1,187 @@
+"""The system over four hosts in network namespaces (docs/deployment.md): it reaches DRIVE with
+the README's multi-host discovery settings (SUBNET multicast, static peers), every host lists
+every component with its host, and faults between hosts get their documented reactions: an
+unplugged slave host, an HV host cut off from the master host, a host killed and restarted.
+
+One SUBNET system is shared by the fault tests, which leave it in DRIVE again; the measured
+times are printed (pytest -s) and gathered in docs/deployment.md."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
+
+from multihost import HOSTS, SLAVE_MODULES, Probe, System  # noqa: E402
+from netns import Network  # noqa: E402
+
+from bms_common.testing import wait_for  # noqa: E402
+from bms_interfaces.msg import PackState  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (CI runs as root)")
+
+LIMITS = yaml.safe_load((ROOT / "config/limits/nmc.yaml").read_text())
+MODULE_STALE_S = LIMITS["timeouts"]["module_stale_s"]
+STALE_DEBOUNCE_S = LIMITS["events"]["STALE_MODULE"]["debounce_s"]
+SAMPLE_PERIOD_S = 0.1  # of every module
+STEP_S = 0.05  # the plant's /clock step
+DRIVE = PackState.STATE_DRIVE
+# Bring-up across hosts (discovery, lifecycle, precharge) on the loaded 2-core machine.
+BRING_UP_S = 150
+
+
+def figure(text: str) -> None:
+    print(f"\n[multihost] {text}")
+
+
+@pytest.fixture(scope="module")
+def network():
+    net = Network(HOSTS).up()
+    yield net
+    net.down()
+
+
+def bring_up(network: Network, discovery: str, log_dir: Path) -> tuple[System, Probe, Probe]:
+    system = System(network, discovery, log_dir)
+    probe, hv_probe = system.probe("master"), system.probe("hv")
+    start = time.monotonic()
+    system.start_all()
+    drive = probe.first("pack", start, lambda e: e["state"] == DRIVE, BRING_UP_S, "DRIVE across hosts")
+    figure(f"{discovery}: DRIVE {drive['t'] - start:.1f} s after the processes started")
+    return system, probe, hv_probe
+
+
+@pytest.fixture(scope="module")
+def subnet(network: Network, tmp_path_factory: pytest.TempPathFactory):
+    system = None
+    try:
+        system, probe, hv_probe = bring_up(network, "subnet", tmp_path_factory.mktemp("multihost"))
+        yield system, probe, hv_probe
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{system.logs() if system else ''}") from None
+    finally:
+        if system:
+            system.stop()
+
+
+def node_lists(system: System, hosts: tuple[str, ...]) -> dict[str, str]:
+    """`bms node list` run inside each host's namespace at once."""
+    runs = {h: subprocess.Popen(system.network.exec_argv(h, ["bms", "node", "list", "--wait", "40"]),
+                                env=system.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for h in hosts}
+    return {h: run.communicate(timeout=90)[0] for h, run in runs.items()}
+
+
+def expected_components() -> dict[str, str]:
+    nodes = {f"/bms/{n}": "master" for n in ("plant", "current_sensor", "safety_supervisor", "master",
+                                              "estimator", "lifecycle_manager", "multihost_probe_master")}
+    nodes |= {"/bms/contactor": "hv", "/bms/multihost_probe_hv": "hv"}
+    for host, modules in SLAVE_MODULES.items():
+        nodes |= {f"/bms/module_{m}": host for m in modules}
+        nodes[f"/bms/sim_link_{'_'.join(map(str, modules))}"] = host
+    return nodes
+
+
+def assert_lists_every_component(listing: str, host: str) -> None:
+    for node, where in expected_components().items():
+        line = next((x for x in listing.splitlines() if x.startswith(node + " ")), None)
+        assert line is not None, f"`bms node list` on host {host} misses {node}:\n{listing}"
+        assert f" host={where} " in line, f"`bms node list` on host {host}: {node} should be on {where}: {line}"
+
+
+def recover(probe: Probe) -> None:
+    """By the rules: reset the latched faults (once their cause is gone), STANDBY, then DRIVE."""
+    wait_for(lambda: probe.command("reset")["ok"], 60, "reset_faults to clear every latched fault")
+    since = time.monotonic()
+    # The master leaves ERROR once it has seen the cleared status too.
+    wait_for(lambda: probe.command("request STANDBY")["ok"], 30, "the master to accept STANDBY")
+    wait_for(lambda: probe.command("request DRIVE")["ok"], 30, "the master to accept DRIVE (contactors open)")
+    probe.first("pack", since, lambda e: e["state"] == DRIVE, 60, "DRIVE again after the reset")
+
+
+def test_drive_with_subnet_discovery_and_every_host_lists_every_component(subnet):
+    system, _, _ = subnet
+    for host, listing in node_lists(system, HOSTS).items():
+        assert_lists_every_component(listing, host)
+
+
+def test_an_unplugged_slave_host_makes_exactly_its_modules_stale_and_opens_the_contactors(subnet):
+    system, probe, _ = subnet
+    mine = list(SLAVE_MODULES["slave1"])
+    cut = time.monotonic()
+    system.network.set_link("slave1", up=False)
+    try:
+        stale = probe.first("safety", cut, lambda e: e["stale"], 30, f"STALE_MODULE for modules {mine}")
+        opened = probe.first("contactor", cut, lambda e: not e["closed"], 30, "the contactors to open")
+        probe.first("pack", cut, lambda e: e["state"] == PackState.STATE_ERROR, 30, "the master in ERROR")
+    finally:
+        system.network.set_link("slave1", up=True)
+    plugged = time.monotonic()
+    assert stale["stale"] == mine and not stale["allowed"], stale
+    assert all(set(e["stale"]) <= set(mine) for e in probe.events("safety", cut)), probe.events("safety", cut)
+    # On simulated time: from the arrival of the newest sample from the host to the fault, within
+    # the configured timeout and debounce plus one sample period (the sample that did not come);
+    # the probe and the supervisor may see an arrival one /clock step apart.
+    silent_s = stale["stamp"] - max(stale["last_arrival"][str(m)] for m in mine)
+    bound_s = MODULE_STALE_S + STALE_DEBOUNCE_S + SAMPLE_PERIOD_S + STEP_S + 1e-6
+    figure(f"slave host unplugged: STALE_MODULE {mine} {stale['t'] - cut:.2f} s after the cut (wall), "
+           f"{silent_s:.2f} s after its newest sample (sim); contactors open {opened['t'] - cut:.2f} s after the cut")
+    assert silent_s <= bound_s, f"stale after {silent_s:.3f} s of silence, bound {bound_s:.3f} s"
+
+    for m in mine:
+        probe.first("cells", plugged, lambda e, m=m: e["module"] == m, 30, f"module {m}'s samples after re-plugging")
+    # The data flows again, but STALE_MODULE is a latched FAULT: the pack stays open until reset.
+    latest = probe.events("safety")[-1]
+    assert latest["stale"] == mine and not latest["allowed"], latest
+    recover(probe)
+
+
+def test_an_hv_host_cut_off_from_the_master_host_opens_its_contactors_on_its_own(subnet):
+    system, probe, hv_probe = subnet
+    assert hv_probe.events("contactor")[-1]["closed"]
+    cut = time.monotonic()
+    system.network.set_link("hv", up=False)
+    try:
+        opened = hv_probe.first("contactor", cut, lambda e: not e["closed"], 30,
+                                "the contactor node to open when the supervisor's status stops arriving")
+    finally:
+        system.network.set_link("hv", up=True)
+    figure(f"HV host cut off: contactor node opened {opened['t'] - cut:.2f} s after the cut (wall)")
+    assert opened["by_safety"], opened
+    recover(probe)
+
+
+def test_a_killed_slave_host_restarts_rejoins_and_the_system_recovers(subnet):
+    system, probe, _ = subnet
+    killed = time.monotonic()
+    system.stop_host("slave2", sig=9)
+    stale = probe.first("safety", killed, lambda e: e["stale"], 30, "STALE_MODULE for the killed host's modules")
+    assert stale["stale"] == list(SLAVE_MODULES["slave2"]), stale
+    probe.first("contactor", killed, lambda e: not e["closed"], 30, "the contactors to open")
+    restarted = time.monotonic()
+    system.start_slave_host("slave2")
+    for m in SLAVE_MODULES["slave2"]:
+        probe.first("cells", restarted, lambda e, m=m: e["module"] == m, 90, f"module {m} back from the restarted host")
+    figure(f"slave host killed: STALE_MODULE after {stale['t'] - killed:.2f} s; restarted host's modules "
+           f"publishing {time.monotonic() - restarted:.1f} s after its start")
+    recover(probe)
+
+
+def test_drive_with_static_peers(network: Network, subnet, tmp_path: Path):
+    # After the SUBNET system: it is stopped first, the namespaces stay.
+    system, _, _ = subnet
+    system.stop()
+    peers, probe, _ = bring_up(network, "static_peers", tmp_path)
+    try:
+        assert_lists_every_component(node_lists(peers, ("slave2",))["slave2"], "slave2")
+        assert probe.events("pack")[-1]["state"] == DRIVE
+    finally:
+        peers.stop()
