@@ -17,6 +17,7 @@ No ROS imports: algorithms and tests use it directly.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,11 +25,15 @@ import numpy as np
 from .pack_config import ConfigError, PackConfig, read_yaml_mapping, resolve_config
 
 # Tolerated difference between a sample's stamp and the receiver's clock when it arrives. Behind:
-# a sample older than a module's stale timeout is stale on arrival. Ahead: the sample would
-# otherwise be evaluated as later than it is; a simulation at 20x with pacing (simulated time
-# waits for a node 0.3 s behind) delivers samples at most a step or two ahead of a node's clock.
+# a sample older than a module's stale timeout is stale on arrival; like staleness, it must be
+# that old on the wall clock too, because a simulation at speed S turns a delivery or processing
+# delay into S times as much simulated time (docs/safety.md, "Time"): the behind tolerance is
+# multiplied by the receiver's clock rate (simulated seconds per wall second, at least 1). Ahead:
+# delays cannot make a sample early; a simulation with pacing (simulated time waits for a node
+# 0.3 s behind) delivers samples at most a step or two ahead of a node's clock.
 STAMP_AHEAD_TOLERANCE_S = 0.25
 STAMP_BEHIND_TOLERANCE_S = 1.0
+RATE_WINDOW_S = 1.0  # wall seconds over which the clock rate is measured
 SEQUENCE_MODULUS = 2**32  # sequence numbers are uint32 on the wire and wrap
 
 # AFE diagnostic bits (the CellMeasurements constants; a test keeps them equal) and their meaning
@@ -72,17 +77,39 @@ def physical_ranges(pack: PackConfig) -> PhysicalRanges:
         raise ConfigError(f"{path}: plausibility.{keys} must all be numbers ({exc})") from None
 
 
-def stamp_problem(stamp_s: float, now_s: float) -> str | None:
-    """Why a stamp is unusable at the receiver's clock ``now_s``, or None."""
+def stamp_problem(stamp_s: float, now_s: float, rate: float = 1.0) -> str | None:
+    """Why a stamp is unusable at the receiver's clock ``now_s`` running at ``rate`` (simulated
+    seconds per wall second), or None."""
     if not math.isfinite(stamp_s):
         return f"stamp is not a finite time ({stamp_s!r})"
     if stamp_s > now_s + STAMP_AHEAD_TOLERANCE_S:
         return (f"stamped {stamp_s - now_s:.3f} s ahead of the receiver's clock ({now_s:.3f} s; "
                 f"tolerance {STAMP_AHEAD_TOLERANCE_S:g} s)")
-    if stamp_s < now_s - STAMP_BEHIND_TOLERANCE_S:
+    behind_s = STAMP_BEHIND_TOLERANCE_S * max(1.0, rate)
+    if stamp_s < now_s - behind_s:
         return (f"stamped {now_s - stamp_s:.3f} s behind the receiver's clock ({now_s:.3f} s; "
-                f"tolerance {STAMP_BEHIND_TOLERANCE_S:g} s)")
+                f"tolerance {behind_s:g} s)")
     return None
+
+
+class ClockRate:
+    """Simulated seconds per wall second of a node clock, over the last ``RATE_WINDOW_S``."""
+
+    def __init__(self) -> None:
+        self._points: deque[tuple[float, float]] = deque()  # (wall_s, now_s)
+        self.rate = 1.0
+
+    def observe(self, now_s: float, wall_s: float) -> float:
+        points = self._points
+        if points and now_s < points[-1][1]:
+            points.clear()  # the clock went back (a restarted simulation): measure afresh
+        points.append((wall_s, now_s))
+        while len(points) > 2 and wall_s - points[1][0] >= RATE_WINDOW_S:
+            points.popleft()
+        wall_span_s = wall_s - points[0][0]
+        if wall_span_s >= RATE_WINDOW_S / 2:
+            self.rate = (now_s - points[0][1]) / wall_span_s
+        return self.rate
 
 
 class SampleGate:
@@ -92,12 +119,14 @@ class SampleGate:
         self.modules, self.cells, self.sensors = modules, cells, sensors
         self.sequence = np.full(modules, -1, dtype=np.int64)
         self.stamp_s = np.full(modules, -math.inf)
+        self.clock_rate = ClockRate()
 
     def check(self, module_id: object, stamp_s: float, voltages: int, temperatures: int, cell_flags: int,
-              sequence: object, now_s: float | None) -> tuple[str, str] | None:
+              sequence: object, now_s: float | None, wall_s: float | None = None) -> tuple[str, str] | None:
         """(kind, description) of the first rule the sample breaks, or None when usable; a usable
-        sample advances the module's sequence. ``now_s`` None skips the stamp tolerance (replay of
-        stored samples: arrival is the stamp)."""
+        sample advances the module's sequence. ``now_s``: the receiver's clock at arrival (None
+        skips the stamp tolerance: replay of stored samples, arrival is the stamp); ``wall_s``: the
+        wall clock (monotonic) then, for the clock rate (None: rate 1)."""
         if isinstance(module_id, bool) or not isinstance(module_id, int | np.integer) \
                 or not 0 <= module_id < self.modules:
             return UNKNOWN_MODULE, (f"message from module_id {module_id!r}, but the pack has modules "
@@ -111,7 +140,8 @@ class SampleGate:
             return MALFORMED, f"module {m}: stamp is not a finite time ({stamp_s!r})"
         if isinstance(sequence, bool) or not isinstance(sequence, int | np.integer) or sequence < 0:
             return MALFORMED, f"module {m}: sequence must be an unsigned integer, got {sequence!r}"
-        if now_s is not None and (problem := stamp_problem(stamp_s, now_s)):
+        rate = 1.0 if now_s is None or wall_s is None else self.clock_rate.observe(now_s, wall_s)
+        if now_s is not None and (problem := stamp_problem(stamp_s, now_s, rate)):
             return STAMP, f"module {m}: sample {problem}: dropped"
         last = int(self.sequence[m])
         if last >= 0:

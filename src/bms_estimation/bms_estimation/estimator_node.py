@@ -22,6 +22,7 @@ import math
 import os
 import sys
 import threading
+import time
 from collections import deque
 from pathlib import Path
 
@@ -167,7 +168,7 @@ class EstimatorNode(BmsLifecycleNode):
         # module's cells are not measured (they only predict) until a usable one comes.
         stamp_s = to_seconds(msg.header.stamp)
         rejected = self.gate.check(msg.module_id, stamp_s, len(msg.cell_voltages_v), len(msg.temperatures_degc),
-                                   len(msg.cell_flags), msg.sequence, self.now_s())
+                                   len(msg.cell_flags), msg.sequence, self.now_s(), time.monotonic())
         if rejected is not None:
             self.get_logger().error(f"cell_measurements from {msg.header.frame_id!r} dropped: {rejected[1]}",
                                     throttle_duration_sec=5.0)

@@ -38,9 +38,10 @@ class ModuleTable:
 
     def update(self, module_id: int, cell_voltages_v: Sequence[float], temperatures_degc: Sequence[float],
                time_s: float, stamp_s: float | None = None, sequence: int | None = None,
-               cell_flags: int = 0) -> str | None:
+               cell_flags: int = 0, wall_s: float | None = None) -> str | None:
         """Store one CellMeasurements received at ``time_s`` (stamp: ``stamp_s``, default the
-        same; sequence: default the next). A sample the contract's rule rejects
+        same; sequence: default the next; ``wall_s``: the wall clock then, for the stamp rule's
+        clock rate). A sample the contract's rule rejects
         (bms_common.plausibility.SampleGate) raises ValueError and leaves the module unchanged, so
         a module whose samples keep being rejected goes stale. Values outside the physical
         ranges are stored as unknown; the return value says which, else None."""
@@ -49,7 +50,7 @@ class ModuleTable:
         if sequence is None and 0 <= module_id < self.modules:
             sequence = int(self.gate.sequence[module_id]) + 1
         rejected = self.gate.check(module_id, time_s if stamp_s is None else stamp_s, voltages.size,
-                                   temperatures.size, cell_flags, sequence, time_s)
+                                   temperatures.size, cell_flags, sequence, time_s, wall_s)
         if rejected is not None:
             raise ValueError(f"cell_measurements: {rejected[1]}")
         bad_v, bad_t = self.ranges.bad_voltages(voltages), self.ranges.bad_temperatures(temperatures)

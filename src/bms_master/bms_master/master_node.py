@@ -27,7 +27,14 @@ from sensor_msgs.msg import BatteryState
 
 from bms_common import topics
 from bms_common.component_info import Identity
-from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
+from bms_common.lifecycle import (
+    BmsLifecycleNode,
+    LifecycleState,
+    TransitionCallbackReturn,
+    declare,
+    run_main,
+    take_pending,
+)
 from bms_common.pack_config import ConfigError, config_dirs, load_pack_config
 from bms_common.plausibility import physical_ranges
 from bms_common.stamps import to_seconds
@@ -110,7 +117,8 @@ class MasterNode(BmsLifecycleNode):
         self.command_pub = pub(ContactorCommand, topics.CONTACTOR_COMMAND.name, topics.RELIABLE)
         self.balancing_pub = pub(BalancingCommand, topics.BALANCING_COMMAND.name, topics.BALANCING_COMMAND.qos)
         sub = self.create_subscription
-        sub(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells, topics.CELL_MEASUREMENTS.qos)
+        self.cells_sub = sub(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells,
+                             topics.CELL_MEASUREMENTS.qos)
         sub(PackMeasurement, topics.PACK_MEASUREMENT.name, self.on_pack, topics.RELIABLE)
         sub(SafetyStatus, topics.SAFETY_STATUS.name, self.on_safety, topics.LATCHED)
         sub(ContactorState, topics.CONTACTOR_STATE.name, self.on_contactors, topics.LATCHED)
@@ -145,7 +153,8 @@ class MasterNode(BmsLifecycleNode):
         try:
             implausible = self.table.update(
                 msg.module_id, msg.cell_voltages_v, msg.temperatures_degc, self.now_s(),
-                stamp_s=to_seconds(msg.header.stamp), sequence=msg.sequence, cell_flags=len(msg.cell_flags))
+                stamp_s=to_seconds(msg.header.stamp), sequence=msg.sequence, cell_flags=len(msg.cell_flags),
+                wall_s=time.monotonic())
         except ValueError as exc:
             self.bad_input += 1
             self.get_logger().error(f"cell_measurements from {msg.header.frame_id!r} dropped: {exc}",
@@ -203,6 +212,9 @@ class MasterNode(BmsLifecycleNode):
 
     # -- outputs ------------------------------------------------------------------------------
     def tick(self) -> None:
+        # Samples already received count now: rclpy takes one message per subscription per wait,
+        # so a backlog of a pack's samples would otherwise be judged later and later.
+        take_pending(self.cells_sub, self.on_cells)
         now_s = self.now_s()
         stamp = self.get_clock().now().to_msg()
         # A status that is fresh on the wall clock is not silent, however much a faster-than-

@@ -93,10 +93,10 @@ class SafetyEvaluator:
     def update_module(self, module_id: int, stamp_s: float, voltages_v: Sequence[float] | np.ndarray,
                       temperatures_degc: Sequence[float] | np.ndarray, sequence: int,
                       received_s: float | None = None, cell_flags: Sequence[int] | bytes = b"",
-                      module_flags: int = 0) -> bool:
+                      module_flags: int = 0, received_wall_s: float | None = None) -> bool:
         """One CellMeasurements sample; False when rejected (it then shows as a PLAUS_* fault)."""
         return self.store.update_module(module_id, stamp_s, voltages_v, temperatures_degc, sequence, received_s,
-                                        cell_flags, module_flags)
+                                        cell_flags, module_flags, received_wall_s)
 
     def update_pack(self, stamp_s: float, current_a: float, pack_voltage_v: float, dc_link_voltage_v: float,
                     insulation_ohm: float, hvil_closed: bool, received_s: float | None = None) -> None:

@@ -98,12 +98,13 @@ class MeasurementStore:
     def update_module(self, module_id: int, stamp_s: float, voltages_v: Sequence[float] | np.ndarray,
                       temperatures_degc: Sequence[float] | np.ndarray, sequence: int,
                       received_s: float | None = None, cell_flags: Sequence[int] | bytes = b"",
-                      module_flags: int = 0) -> bool:
+                      module_flags: int = 0, received_wall_s: float | None = None) -> bool:
         """Store one module sample. Returns False (and records why) when it is rejected.
 
         The rule is the contract's (bms_common.plausibility.SampleGate): a rejected sample is no
         sample, so its module goes stale as if silent. With ``received_s`` the stamp must lie
-        within the stamp tolerance of it; without, arrival is the stamp."""
+        within the stamp tolerance of it (``received_wall_s``, the wall clock then, gives the
+        clock rate that widens the behind tolerance); without, arrival is the stamp."""
         stamp_s = _as_float(stamp_s)
         arrival_s = self._arrival_s(stamp_s, received_s)
         m = int(module_id) if isinstance(module_id, int | np.integer) and not isinstance(module_id, bool) else -1
@@ -119,7 +120,7 @@ class MeasurementStore:
         def size(array: np.ndarray) -> int:
             return array.size if array.ndim == 1 else -1
         rejected = self.gate.check(module_id, stamp_s, size(volts), size(temps), size(flags), sequence,
-                                   None if received_s is None else arrival_s)
+                                   None if received_s is None else arrival_s, received_wall_s)
         if rejected is not None:
             return self._reject(rejected[0], m, arrival_s, rejected[1], module_id)
         # Stuck means unchanged over *consecutive* samples. After a gap in the samples (lost or

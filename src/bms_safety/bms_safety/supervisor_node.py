@@ -143,11 +143,12 @@ class SupervisorNode(BmsLifecycleNode):
     def on_cells(self, msg: CellMeasurements) -> None:
         # Only a usable sample keeps its module fresh on the wall clock: a module whose samples
         # are all rejected goes stale exactly as a silent one (docs/safety.md, "No blind spots").
+        wall_s = time.monotonic()
         if self.supervisor.update_module(
                 msg.module_id, to_seconds(msg.header.stamp), msg.cell_voltages_v, msg.temperatures_degc,
                 msg.sequence, received_s=self.now_s(), cell_flags=bytes(msg.cell_flags),
-                module_flags=msg.module_flags):
-            self.module_wall_s[msg.module_id] = time.monotonic()
+                module_flags=msg.module_flags, received_wall_s=wall_s):
+            self.module_wall_s[msg.module_id] = wall_s
 
     def on_pack(self, msg: PackMeasurement) -> None:
         self.pack_wall_s = time.monotonic()
