@@ -119,7 +119,7 @@ def test_an_unplugged_slave_host_makes_exactly_its_modules_stale_and_opens_the_c
     cut = time.monotonic()
     system.network.set_link("slave1", up=False)
     try:
-        stale = probe.first("safety", cut, lambda e: e["stale"], 30, f"STALE_MODULE for modules {mine}")
+        stale = probe.first("safety", cut, lambda e: e["stale"] == mine, 30, f"STALE_MODULE for modules {mine}")
         opened = probe.first("contactor", cut, lambda e: not e["closed"], 30, "the contactors to open")
         probe.first("pack", cut, lambda e: e["state"] == PackState.STATE_ERROR, 30, "the master in ERROR")
     finally:
@@ -163,11 +163,14 @@ def test_a_killed_slave_host_restarts_rejoins_and_the_system_recovers(subnet):
     system, probe, _ = subnet
     killed = time.monotonic()
     system.stop_host("slave2", sig=9)
-    stale = probe.first("safety", killed, lambda e: e["stale"], 30, "STALE_MODULE for the killed host's modules")
-    assert stale["stale"] == list(SLAVE_MODULES["slave2"]), stale
+    theirs = list(SLAVE_MODULES["slave2"])
+    stale = probe.first("safety", killed, lambda e: e["stale"] == theirs, 30, f"STALE_MODULE for modules {theirs}")
+    assert all(set(e["stale"]) <= set(theirs) for e in probe.events("safety", killed))
     probe.first("contactor", killed, lambda e: not e["closed"], 30, "the contactors to open")
     restarted = time.monotonic()
-    system.start_slave_host("slave2")
+    # The lifecycle manager brings nodes up once, at the system's start: a board restarted on its
+    # own (systemd's Restart=) activates its nodes itself, as the supervisor and contactor node do.
+    system.start_slave_host("slave2", "-p", "autostart:=true")
     for m in SLAVE_MODULES["slave2"]:
         probe.first("cells", restarted, lambda e, m=m: e["module"] == m, 90, f"module {m} back from the restarted host")
     figure(f"slave host killed: STALE_MODULE after {stale['t'] - killed:.2f} s; restarted host's modules "
