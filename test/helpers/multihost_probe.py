@@ -11,8 +11,11 @@ namespace of the machine):
   {"topic": "cells", "module", "stamp"}                                  first sample of a module
                                                                          after a silence of 0.5 s
   {"topic": "answer", "command", "ok", "text"}                           after each command
+  {"topic": "answer", "command": "gaps", "ok", "samples": {module: n}, "max_gap_s": {module: s}}
 Run it with ``--ros-args -p use_sim_time:=true`` to have arrivals on simulated time.
-Commands, one per line on stdin: ``reset`` (reset_faults), ``request STANDBY|DRIVE|CHARGE``.
+Commands, one per line on stdin: ``reset`` (reset_faults), ``request STANDBY|DRIVE|CHARGE``,
+``gaps`` (samples per module and the longest wall time between two of a module's samples since
+the previous ``gaps``).
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class Probe(Node):
                                                            implementation="test.multihost_probe"))
         self.last_cells: dict[int, float] = {}
         self.last_arrival: dict[int, float] = {}
+        self.samples: dict[int, int] = {}
+        self.max_gap_s: dict[int, float] = {}
         self.last_cells_wall: dict[int, float] = {}
         self.safety: tuple | None = None
         self.state: int | None = None
@@ -64,7 +69,11 @@ class Probe(Node):
 
     def on_cells(self, msg: CellMeasurements) -> None:
         now = time.monotonic()
-        if now - self.last_cells_wall.get(msg.module_id, -1e9) > SILENCE_S:
+        gap_s = now - self.last_cells_wall.get(msg.module_id, -1e9)
+        self.samples[msg.module_id] = self.samples.get(msg.module_id, 0) + 1
+        if msg.module_id in self.last_cells_wall:
+            self.max_gap_s[msg.module_id] = max(self.max_gap_s.get(msg.module_id, 0.0), gap_s)
+        if gap_s > SILENCE_S:
             say(topic="cells", module=msg.module_id, stamp=to_seconds(msg.header.stamp))
         self.last_cells[msg.module_id] = to_seconds(msg.header.stamp)
         self.last_arrival[msg.module_id] = self.get_clock().now().nanoseconds * 1e-9
@@ -95,6 +104,10 @@ class Probe(Node):
         while not self.commands.empty():
             command = self.commands.get()
             words = command.split()
+            if words == ["gaps"]:
+                say(topic="answer", command=command, ok=True, samples=self.samples, max_gap_s=self.max_gap_s)
+                self.samples, self.max_gap_s = {}, {}
+                continue
             if words == ["reset"]:
                 client, request = self.reset, ResetFaults.Request()
             elif len(words) == 2 and words[0] == "request":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PREFIX = "bmsnet"
+LOSS_TABLE = "bmsloss"
 SUBNET = "10.47.0"
 NETNS_DIR = Path("/run/netns")
 # Discovery environments of the README's multi-host section, keyed by name.
@@ -126,6 +128,19 @@ class Network:
         """Plug (up) or unplug (down) the host's cable at the bridge."""
         run("ip", "-n", self.bridge_namespace, "link", "set", self.hosts[host].port, "up" if up else "down")
 
+    def set_loss(self, host: str, percent: int) -> None:
+        """Drop ``percent`` % of the packets the host sends (nftables ``numgen random``, inside
+        the host's namespace: this kernel has no netem); 0 removes the rule."""
+        nft = ("ip", "netns", "exec", self.hosts[host].namespace, "nft")
+        if LOSS_TABLE in run(*nft, "list", "tables"):
+            run(*nft, "delete", "table", "inet", LOSS_TABLE)
+        if percent > 0:
+            run(*nft, "add", "table", "inet", LOSS_TABLE)
+            run(*nft, "add", "chain", "inet", LOSS_TABLE, "out",
+                "{ type filter hook output priority 0 ; policy accept ; }")
+            run(*nft, "add", "rule", "inet", LOSS_TABLE, "out", "oifname", "eth0", "numgen", "random", "mod", "100",
+                "<", str(percent), "drop")
+
     def exec_argv(self, host: str, argv: Sequence[str]) -> list[str]:
         return ["ip", "netns", "exec", self.hosts[host].namespace, *argv]
 
@@ -142,6 +157,19 @@ class Network:
         """The test host whose namespace the process runs in, None when it is outside them all."""
         inode = os.stat(f"/proc/{pid}/ns/net").st_ino
         return next((h.name for h in self.hosts.values() if h.inode() == inode), None)
+
+
+def ensure_nftables() -> bool:
+    """Whether ``nft`` is there; in CI (CI=true, root) it is installed first (Debian: nftables)."""
+    if shutil.which("nft"):
+        return True
+    if os.environ.get("CI") == "true" and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ("apt-get", "install", "-y", "-qq", "nftables")
+        if subprocess.run(install, capture_output=True, env=env, timeout=300).returncode != 0:
+            subprocess.run(("apt-get", "update", "-qq"), capture_output=True, env=env, timeout=300)
+            subprocess.run(install, capture_output=True, env=env, timeout=300)
+    return shutil.which("nft") is not None
 
 
 def main(argv: list[str]) -> int:

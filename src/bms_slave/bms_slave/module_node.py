@@ -11,6 +11,10 @@ of the wrong length is reported and opens them, and they open by themselves when
 arrived for ``balancing_timeout_s`` (5 s) or when the node is deactivated: a silent or confused
 master must not leave bleed resistors on. The timeout runs on ``clock`` (the host's simulated
 time inside sim_host), else on the node's clock.
+
+``stamp_offset_s`` (0.0) is added to every sample's stamp: a board whose clock runs ahead
+(positive) or behind, for testing what the receivers do with it (docs/deployment.md, "Clocks");
+in simulation every stamp comes from /clock, so the machine's clock is never touched.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class ModuleNode(BmsLifecycleNode):
         self.clock_s = clock or self.now_s
         self.sample_period_s = float(declare(self, "sample_period_s", 0.1))
         self.balancing_timeout_s = float(declare(self, "balancing_timeout_s", 5.0))
+        self.stamp_offset_s = float(declare(self, "stamp_offset_s", 0.0))
         self.sequence = 0
         self.active = False
         self.comm_errors = 0
@@ -123,7 +128,7 @@ class ModuleNode(BmsLifecycleNode):
                                     throttle_duration_sec=5.0)
             return
         msg = CellMeasurements()
-        msg.header.stamp = to_stamp(reading.stamp_s)
+        msg.header.stamp = to_stamp(reading.stamp_s + self.stamp_offset_s)
         msg.header.frame_id = f"module_{self.module_id}"
         msg.module_id = self.module_id
         msg.sequence = self.sequence
