@@ -69,6 +69,13 @@ def test_silent_supervisor_opens_after_timeout():
     assert out.coils == ALL_OPEN and out.open_reason is OpenReason.SAFETY_SILENT
 
 
+def test_status_silent_on_the_wall_clock_opens_although_the_node_clock_stands_still():
+    # A node on simulated time cut off from the supervisor is cut off from /clock too.
+    logic = closed_logic(0.0)
+    out = logic.step(0.0, None, silent=True)
+    assert out.coils == ALL_OPEN and out.open_reason is OpenReason.SAFETY_SILENT
+
+
 def test_no_reclose_after_safety_opening_until_command_drops():
     logic = closed_logic(0.0)
     logic.step(1.0, None)  # silent: opened

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rclpy.serialization import serialize_message
 
-from bms_common.stamps import header_stamp_of_raw
-from bms_interfaces.msg import PowerLimits
+from bms_common.stamps import header_frame_id_of_raw, header_stamp_of_raw
+from bms_interfaces.msg import CellMeasurements, PowerLimits
 from bms_slave.pacing import Pacer
 
 
@@ -64,3 +64,12 @@ def test_header_stamp_is_read_from_serialized_bytes() -> None:
     assert header_stamp_of_raw(serialize_message(msg)) == pytest.approx(1234.5)
     with pytest.raises(ValueError, match="no header stamp"):
         header_stamp_of_raw(b"\x00\x01\x00\x00")
+
+
+def test_header_frame_id_is_read_from_serialized_bytes() -> None:
+    # The plant follows the samples of modules hosted elsewhere by their frame_id.
+    msg = CellMeasurements(module_id=3)
+    msg.header.frame_id = "module_3"
+    assert header_frame_id_of_raw(serialize_message(msg)) == "module_3"
+    with pytest.raises(ValueError, match="frame_id"):
+        header_frame_id_of_raw(serialize_message(msg)[:18])
