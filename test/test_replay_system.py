@@ -33,6 +33,8 @@ def record_run(root: Path, *launch_options: str, seconds: float = SIM_SECONDS) -
                             f"bag:={root / 'bag'}", f"state_dir:={root / 'state'}"], root / "launch.log")
     try:
         wait_for(lambda: not launcher.alive(), 120, "the recorded run to end")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; launch log ends:\n{launcher.output()[-3000:]}") from None
     finally:
         launcher.stop()
     assert launcher.proc.returncode == 0, launcher.output()[-3000:]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from bms_common import topics
+from bms_common.lifecycle import take_pending
 from bms_tools.bags.progress import Progress, human_bytes
 from bms_tools.bags.qos import subscription_qos, to_bag_qos
 from bms_tools.bags.typestore import TypeLibrary
@@ -85,8 +87,10 @@ class Recorder:
         self.warnings: list[str] = []
         self._lock = threading.Lock()
         self._subscriptions: dict[str, Any] = {}
+        self._writers: dict[str, Callable[[bytes], None]] = {}
         self._skipped: set[str] = set()
         self._running = False
+        self._writing = False  # from start() until the writer closes: nothing received is dropped
         self._thread: threading.Thread | None = None
         self._executor = None if spun_by_caller else SingleThreadedExecutor(context=self._context)
         self.started_at = 0.0
@@ -126,15 +130,23 @@ class Recorder:
             self.writer.add_topic(spec)
         clock = self.node.get_clock()
 
-        def on_message(data: bytes) -> None:
+        def write(data: bytes) -> None:
             stamp = clock.now().nanoseconds
             with self._lock:
-                if self._running:
+                if self._writing:
                     self.writer.write(name, stamp, data)
 
         self._subscriptions[name] = self.node.create_subscription(
-            msg_type, name, on_message, subscription_qos(offered), raw=True
+            msg_type, name, write, subscription_qos(offered), raw=True
         )
+        self._writers[name] = write
+
+    def _drain(self) -> None:
+        """Write what arrived but was not taken yet. A recorder that shares a busy executor (a
+        loaded container) falls behind on the busiest topics, and would lose the last second of
+        cell measurements while it kept /clock: the replay then saw every module go stale."""
+        for name, subscription in self._subscriptions.items():
+            take_pending(subscription, self._writers[name], limit=1_000_000)
 
     def _spin(self) -> None:
         next_discovery = 0.0
@@ -145,7 +157,10 @@ class Recorder:
                 starting = time.monotonic() - self.started_at < STARTUP_S
                 next_discovery = time.monotonic() + (STARTUP_DISCOVERY_PERIOD_S if starting else DISCOVERY_PERIOD_S)
             self._executor.spin_once(timeout_sec=0.01 if starting else 0.05)
+        self._drain()
         # Storage writers (sqlite3) are bound to the thread that opened them: close here too.
+        with self._lock:
+            self._writing = False
         self.writer.close()
 
     def _discovery_tick(self) -> None:
@@ -155,7 +170,7 @@ class Recorder:
             self._next_discovery = now + DISCOVERY_PERIOD_S
 
     def start(self) -> None:
-        self._running = True
+        self._running = self._writing = True
         self.started_at = time.monotonic()
         if self._spun_by_caller:
             self._timer = self.node.create_timer(STARTUP_DISCOVERY_PERIOD_S, self._discovery_tick)
@@ -171,6 +186,9 @@ class Recorder:
         if self._spun_by_caller:
             if self._timer is not None:
                 self.node.destroy_timer(self._timer)
+            self._drain()
+            with self._lock:
+                self._writing = False
             for subscription in self._subscriptions.values():
                 self.node.destroy_subscription(subscription)
             self.writer.close()  # in the caller's thread, which also wrote
