@@ -19,7 +19,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
 
-from multihost import HOSTS, SLAVE_MODULES, Probe, System  # noqa: E402
+from multihost import HOSTS, SLAVE_MODULES, Probe, System, assert_inside  # noqa: E402
 from netns import Network, ensure_nftables  # noqa: E402
 
 from bms_common.testing import wait_for  # noqa: E402
@@ -81,6 +81,8 @@ def node_lists(system: System, hosts: tuple[str, ...]) -> dict[str, str]:
     runs = {h: subprocess.Popen(system.network.exec_argv(h, ["bms", "node", "list", "--wait", "40"]),
                                 env=system.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             for h in hosts}
+    for host, run in runs.items():
+        assert_inside(system.network, host, run, "bms node list")
     return {h: run.communicate(timeout=90)[0] for h, run in runs.items()}
 
 

@@ -31,6 +31,15 @@ SLAVE_MODULES = {"slave1": (0, 1), "slave2": (2, 3)}
 PROBE = Path(__file__).resolve().parent / "multihost_probe.py"
 
 
+def assert_inside(network: Network, host: str, proc: subprocess.Popen, name: str) -> None:
+    """The process runs in the host's namespace (so its DDS traffic stays in the test network)."""
+    # `ip netns exec` enters the namespace, then execs the command in the same process.
+    where = wait_for(lambda: network.host_of(proc.pid) or proc.poll() is not None, 10,
+                     f"{name} to enter the namespace of host {host}")
+    if where != host:
+        raise AssertionError(f"{name} (pid {proc.pid}) runs in {where!r}, not in host {host}'s namespace")
+
+
 class HostProcess:
     """One process inside a host's namespace, in a process group of its own; output to a log file."""
 
@@ -42,12 +51,11 @@ class HostProcess:
         self.proc = subprocess.Popen(network.exec_argv(host, argv), stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                      start_new_session=True, env=env, text=True)
-        # `ip netns exec` enters the namespace, then execs the command in the same process.
-        where = wait_for(lambda: network.host_of(self.proc.pid) or self.proc.poll() is not None, 10,
-                         f"{name} to enter the namespace of host {host}")
-        if where != host:
+        try:
+            assert_inside(network, host, self.proc, name)
+        except AssertionError:
             self.stop()
-            raise AssertionError(f"{name} (pid {self.proc.pid}) runs in {where!r}, not in host {host}'s namespace")
+            raise
 
     def alive(self) -> bool:
         return self.proc.poll() is None
