@@ -1,10 +1,14 @@
-"""Balancing over real DDS: a BalancingCommand reaches the slave and drains only its cells."""
+"""Balancing over real DDS: a BalancingCommand reaches the slave and drains only its cells; a
+frozen or confused master leaves no bleed resistor on."""
 
 from __future__ import annotations
+
+import signal
 
 import numpy as np
 
 from bms_common import topics
+from bms_common.stamps import to_seconds
 from bms_common.testing import RosHarness, params, start_node, wait_for
 from bms_interfaces.msg import BalancingCommand, CellMeasurements
 
@@ -56,4 +60,63 @@ def test_commanded_cell_drains_and_the_others_do_not(tmp_path):
     finally:
         ros.close()
         manager.stop()
+        sim.stop()
+
+
+SPREAD_PACK = PACK.replace("initial_soc_spread: 0.0", "initial_soc_spread: 0.1")
+BALANCING_TIMEOUT_S = 5.0  # the module node's balancing_timeout_s default
+
+
+def test_a_frozen_master_leaves_no_bleed_resistor_on(tmp_path):
+    """The master commands bleeding, then freezes (SIGSTOP): the slave opens its switches after
+    balancing_timeout_s of simulated time; a malformed command opens them at once."""
+    pack = tmp_path / "spread.yaml"
+    pack.write_text(SPREAD_PACK)
+    speed = 5.0
+    sim = start_node(tmp_path, "bms_slave", "sim_host", *params(pack=str(pack), speed=speed, profile="rest"))
+    master = start_node(tmp_path, "bms_master", "master", *params(pack=str(pack), use_sim_time=True))
+    manager = start_node(tmp_path, "bms_common", "lifecycle_manager", *params(pack=str(pack)),
+                         "-p", "node_names:=[module_*, current_sensor, master]")
+    ros = RosHarness("frozen_master_test")
+    frozen = False
+    try:
+        samples = ros.collect(CellMeasurements, topics.CELL_MEASUREMENTS.name, topics.CELL_MEASUREMENTS.qos)
+        commands = ros.collect(BalancingCommand, topics.BALANCING_COMMAND.name, topics.BALANCING_COMMAND.qos)
+        wait_for(lambda: any(any(m.balancing) for m in list(samples)) and any(any(c.balance) for c in list(commands)),
+                 90, "the master to make the slave bleed")
+        master.proc.send_signal(signal.SIGSTOP)
+        frozen = True
+        last_command_s = to_seconds(commands[-1].header.stamp)
+        opened = wait_for(lambda: next((m for m in list(samples) if to_seconds(m.header.stamp) > last_command_s
+                                        and not any(m.balancing)), None),
+                          60, "the slave to open its bleed switches with the master frozen")
+        after_s = to_seconds(opened.header.stamp) - last_command_s
+        print(f"\nbleed switches opened {after_s:.2f} s (sim) after the frozen master's last command")
+        # The timeout, plus a sample period, plus the command's delivery at this speed.
+        assert BALANCING_TIMEOUT_S <= after_s <= BALANCING_TIMEOUT_S + 2 * 0.1 + 0.1 * speed, after_s
+        assert "bleed switches opened" in sim.output()
+
+        master.proc.send_signal(signal.SIGCONT)
+        frozen = False
+        resumed_s = to_seconds(samples[-1].header.stamp)
+        wait_for(lambda: any(any(m.balancing) for m in list(samples) if to_seconds(m.header.stamp) > resumed_s),
+                 60, "bleeding again once the master runs")
+        master.proc.send_signal(signal.SIGSTOP)
+        frozen = True
+        bad = BalancingCommand(module_id=0, balance=[True])  # one cell for a module of four
+        pub = ros.node.create_publisher(BalancingCommand, topics.BALANCING_COMMAND.name, topics.BALANCING_COMMAND.qos)
+        wait_for(lambda: pub.get_subscription_count() > 0, 10, "the slave to match the test's publisher")
+        sent_s = to_seconds(samples[-1].header.stamp)
+        pub.publish(bad)
+        opened = wait_for(lambda: next((m for m in list(samples) if to_seconds(m.header.stamp) > sent_s
+                                        and not any(m.balancing)), None), 30, "the malformed command to open them")
+        assert to_seconds(opened.header.stamp) - sent_s < BALANCING_TIMEOUT_S / 2
+        wait_for(lambda: "has 1 cells, this module has 4: bleed switches opened" in sim.output(), 10,
+                 "the slave to report the malformed command")
+    finally:
+        if frozen:
+            master.proc.send_signal(signal.SIGCONT)
+        ros.close()
+        manager.stop()
+        master.stop()
         sim.stop()
