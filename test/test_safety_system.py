@@ -38,6 +38,8 @@ LOAD_A = -10.0  # constant discharge: current flows and the discharge temperatur
 MODULES, CELLS, SENSORS = 4, 12, 4
 LIMITS = load_limits("nmc")
 REACTIONS: dict[str, float] = {}  # case id -> measured sim seconds (reported at the end)
+# The test's limit table freezes a temperature after this long instead of 600 s (one change only).
+STUCK_TEMPERATURE_S = 20.0
 
 
 def stamp_s(stamp) -> float:
@@ -48,11 +50,17 @@ def fast_thermal_pack(tmp: Path) -> Path:
     """The demo pack with a 10x stronger coolant coupling.
 
     Only the simulated thermal time constant changes (about 85 s instead of 15 min), so an
-    overtemperature reaches the limit in under a minute of sim time. Modules, cells, sensors and
-    limit table stay those of the demo pack, which is what the supervisor checks against.
+    overtemperature reaches the limit in under a minute of sim time. Modules, cells and sensors
+    stay those of the demo pack; its limit table too, except that a temperature is stuck after
+    STUCK_TEMPERATURE_S, so that the stuck_temperature case fits the suite's time.
     """
-    pack = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/packs/demo.yaml").read_text())
+    config = Path(__file__).resolve().parents[1] / "config"
+    pack = yaml.safe_load((config / "packs/demo.yaml").read_text())
     pack["simulation"]["cooling_w_per_k"] = 10.0
+    limits = yaml.safe_load((config / "limits/nmc.yaml").read_text())
+    limits["plausibility"]["temperature_stuck_time_s"] = STUCK_TEMPERATURE_S
+    (tmp / "nmc_short_stuck.yaml").write_text(yaml.safe_dump(limits))
+    pack["limits"] = str(tmp / "nmc_short_stuck.yaml")
     path = tmp / "demo_fast_thermal.yaml"
     path.write_text(yaml.safe_dump(pack))
     return path
@@ -254,6 +262,8 @@ CASES = [
          notes={"also": [("PLAUS_VOLTAGE_RANGE", 3, 0, 5), ("CELL_OV", 3, 0, 6)]}),
     Case("stuck_cell_voltage", "stuck_cell_voltage", "module_0", 0, 2, math.nan, "PLAUS_VOLTAGE_STUCK", 2, 0, 2,
          extra_bound_s=LIMITS.plausibility.voltage_stuck_time_s),
+    Case("stuck_temperature", "stuck_temperature", "module_1", 1, 2, math.nan, "PLAUS_TEMP_STUCK", 1, 1, 2,
+         extra_bound_s=STUCK_TEMPERATURE_S),
     Case("nan_reading", "nan_reading", "module_3", 3, 4, math.nan, "PLAUS_VOLTAGE_NAN", 3, 3, 4),
     Case("garbled_reading", "garbled_reading", "module_3", 3, 7, math.nan, "CELL_UV", 2, 3, 7, start="random"),
     Case("thermistor_open", "thermistor_open", "module_2", 2, 2, math.nan, "PLAUS_TEMP_NAN", 3, 2, 2),
