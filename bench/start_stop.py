@@ -3,7 +3,8 @@
 Each cycle runs `bms launch sim speed:=5 record:=false` until the master is in DRIVE, then stops
 it, alternating Ctrl-C to `bms launch` (ordered) and SIGINT to every process at once (as
 `ros2 launch` does). Prints per cycle the start time and the slowest process's exit, then a
-summary: cycles whose stop latched or logged a fault (the next start would begin in FAULT),
+summary: cycles whose stop raised a fault or warning, or left one latched (the next start
+would begin in FAULT),
 processes slower than 3 s, exit-time percentiles.
 
     source env.sh && python bench/start_stop.py [--cycles 100] [--keep DIR]
@@ -55,7 +56,7 @@ def main() -> int:
               f"{stopped.exit_s[slowest]:.2f} s, code {stopped.launch_code}", flush=True)
         problems = ["restored a latch at start"] if restored else []
         problems += [f"latched {stopped.latched}"] if stopped.latched else []
-        problems += [f"logged {stopped.logged}"] if stopped.logged else []
+        problems += [f"raised while stopping {stopped.raised_while_stopping}"] if stopped.raised_while_stopping else []
         problems += [f"exit code {stopped.launch_code}"] if stopped.launch_code != 0 else []
         problems += [f"{label} {s:.2f} s" for label, s in stopped.exit_s.items() if s > 3.0]
         if problems:

@@ -43,7 +43,7 @@ def test_sigint_to_every_process_at_once(tmp_path: Path) -> None:
     slow = {label: round(s, 2) for label, s in stopped.exit_s.items() if s > EXIT_LIMIT_S}
     assert not slow, f"ended later than {EXIT_LIMIT_S} s after SIGINT: {slow}\n{log[-3000:]}"
     assert stopped.persisted_after_stop == PERSISTED, log[-3000:]
-    assert stopped.latched == [] and stopped.logged == [], log[-3000:]
+    assert stopped.latched == [] and stopped.raised_while_stopping == [], log[-3000:]
 
 
 def test_start_stop_cycles_with_one_state_directory(tmp_path: Path) -> None:
@@ -58,7 +58,8 @@ def test_start_stop_cycles_with_one_state_directory(tmp_path: Path) -> None:
         stopped = stop(launch, state, all_at_once=cycle % 2 == 1)
         where = f"cycle {cycle} ({'all at once' if cycle % 2 else 'ordered'}): {log_path}"
         assert stopped.launch_code == 0, where
-        assert stopped.latched == [] and stopped.logged == [], f"{where}: {stopped.latched} {stopped.logged}"
+        assert stopped.latched == [] and stopped.raised_while_stopping == [], (
+            f"{where}: latched {stopped.latched}, raised while stopping {stopped.raised_while_stopping}")
 
 
 def start_probes(tmp_path: Path, hang_on: dict[str, str]) -> list[NodeProcess]:

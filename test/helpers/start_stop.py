@@ -20,6 +20,8 @@ from bms_common.testing import NodeProcess, wait_for
 from bms_safety.persistence import load_state, state_file
 
 STARTED = re.compile(r"\[launch\] (\S+): started, pid (\d+)")
+# The supervisor logs every fault or warning it raises: "CODE level N module M cell C: ...".
+RAISED = re.compile(r"^\[safety_supervisor\] \[(?:WARN|ERROR)\] \[[\d.]+\] \[[\w.]+\]: (\w+) level \d", re.MULTILINE)
 MANAGER = "lifecycle_manager"
 
 
@@ -32,7 +34,7 @@ class Stopped:
     exit_s: dict[str, float] = field(default_factory=dict)
     launch_code: int | None = None
     latched: list[str] = field(default_factory=list)
-    logged: list[str] = field(default_factory=list)
+    raised_while_stopping: list[str] = field(default_factory=list)
     persisted_after_stop: list[str] = field(default_factory=list)
 
 
@@ -71,6 +73,7 @@ def running(pid: int) -> bool:
 def stop(launch: NodeProcess, state_dir: Path, all_at_once: bool, timeout_s: float = 30.0) -> Stopped:
     pids = process_ids(launch)
     stopped = Stopped()
+    raised_before = len(RAISED.findall(launch.output()))
     sent = time.time()
     targets = pids.values() if all_at_once else [launch.pid]
     for pid in targets:
@@ -95,6 +98,6 @@ def stop(launch: NodeProcess, state_dir: Path, all_at_once: bool, timeout_s: flo
     state, problem = load_state(state_file(state_dir))
     assert problem is None, problem
     stopped.latched = [record.code for record in state.latched]
-    stopped.logged = sorted({entry.code for entry in state.log.values()})
+    stopped.raised_while_stopping = RAISED.findall(launch.output())[raised_before:]
     stopped.persisted_after_stop = sorted(path.name for path in state_dir.iterdir() if path.stat().st_mtime >= sent)
     return stopped
