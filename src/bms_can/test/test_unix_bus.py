@@ -56,3 +56,49 @@ def test_a_socket_left_by_a_killed_process_is_removed(can_dir: str) -> None:
 def test_too_long_a_channel_is_refused_with_a_hint() -> None:
     with pytest.raises(can.CanInitializationError, match="too long for a socket path"):
         can.Bus(interface="unix", channel="/tmp/" + "x" * 120)
+
+
+def test_a_sender_never_touches_what_is_not_a_bus_socket(can_dir: str) -> None:
+    with can.Bus(interface="unix", channel=can_dir) as sender, can.Bus(interface="unix", channel=can_dir) as receiver:
+        # Put there after the buses started (a start refuses them): a file, a directory, a link and a
+        # socket of another name, each of which a send used to connect to and remove, or fail on.
+        keep = {"important.txt": b"do not lose me", "12345-6.txt": b"not a socket either"}
+        for name, content in keep.items():
+            with open(os.path.join(can_dir, name), "wb") as f:
+                f.write(content)
+        os.mkdir(os.path.join(can_dir, "777-1"))
+        os.symlink("/nonexistent", os.path.join(can_dir, "778-1"))
+        import socket
+
+        other = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        other.bind(os.path.join(can_dir, "not-a-peer"))
+        other.close()
+        before = sorted(os.listdir(can_dir))
+        for n in range(3):
+            sender.send(can.Message(arbitration_id=0x10 + n, data=b"x", is_extended_id=False))
+            assert receiver.recv(timeout=10.0).arbitration_id == 0x10 + n
+        assert sorted(os.listdir(can_dir)) == before
+        for name, content in keep.items():
+            with open(os.path.join(can_dir, name), "rb") as f:
+                assert f.read() == content
+
+
+def test_a_channel_directory_holding_other_files_is_refused(can_dir: str) -> None:
+    path = os.path.join(can_dir, "important.txt")
+    with open(path, "w") as f:
+        f.write("data")
+    with pytest.raises(can.CanInitializationError, match=f"{can_dir} holds important.txt, which are not bus sockets"):
+        can.Bus(interface="unix", channel=can_dir)
+    assert os.path.exists(path)
+
+
+def test_a_bare_channel_name_is_a_private_directory_of_the_user(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    with can.Bus(interface="unix", channel="c0") as a, can.Bus(interface="unix", channel="c0") as b:
+        a.send(can.Message(arbitration_id=5, data=b"", is_extended_id=False))
+        assert b.recv(timeout=10.0).arbitration_id == 5
+        assert str(a.directory) == str(tmp_path / "bms-can" / "c0")
+    assert (tmp_path / "bms-can").stat().st_mode & 0o777 == 0o700
+    os.chmod(tmp_path / "bms-can", 0o755)  # others may enter: refused
+    with pytest.raises(can.CanInitializationError, match="mode 0700"):
+        can.Bus(interface="unix", channel="c0")
