@@ -1,7 +1,8 @@
 """The system over four hosts in network namespaces (docs/deployment.md): it reaches DRIVE with
 the README's multi-host discovery settings (SUBNET multicast, static peers), every host lists
 every component with its host, and faults between hosts get their documented reactions: an
-unplugged slave host, an HV host cut off from the master host, a host killed and restarted.
+unplugged slave host, an HV host cut off from the master host, a host killed and restarted,
+packet loss on a slave host's link, a slave host's clock ahead of the others.
 
 One SUBNET system is shared by the fault tests, which leave it in DRIVE again; the measured
 times are printed (pytest -s) and gathered in docs/deployment.md."""
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
 from multihost import HOSTS, SLAVE_MODULES, Probe, System, assert_inside  # noqa: E402
 from netns import Network, ensure_nftables  # noqa: E402
 
+from bms_common.plausibility import STAMP_AHEAD_TOLERANCE_S  # noqa: E402
 from bms_common.testing import wait_for  # noqa: E402
 from bms_interfaces.msg import PackState  # noqa: E402
 
@@ -38,8 +40,6 @@ DRIVE = PackState.STATE_DRIVE
 BRING_UP_S = 150
 LOSS_PERCENT = 20
 LOSS_SAMPLES = 100  # of module 0 while its host loses packets: 10 s of simulated time
-# Stamp tolerance of every receiver of CellMeasurements (docs/interfaces.md, "Using a sample").
-AHEAD_TOLERANCE_S = 0.25
 
 
 def figure(text: str) -> None:
@@ -53,27 +53,26 @@ def network():
     net.down()
 
 
-def bring_up(network: Network, discovery: str, log_dir: Path) -> tuple[System, Probe, Probe]:
-    system = System(network, discovery, log_dir)
-    probe, hv_probe = system.probe("master"), system.probe("hv")
-    start = time.monotonic()
-    system.start_all()
-    drive = probe.first("pack", start, lambda e: e["state"] == DRIVE, BRING_UP_S, "DRIVE across hosts")
-    figure(f"{discovery}: DRIVE {drive['t'] - start:.1f} s after the processes started")
-    return system, probe, hv_probe
+def bring_up(system: System) -> tuple[Probe, Probe]:
+    """Every host's processes, then DRIVE; a bring-up that fails shows the processes' logs."""
+    try:
+        probe, hv_probe = system.probe("master"), system.probe("hv")
+        start = time.monotonic()
+        system.start_all()
+        drive = probe.first("pack", start, lambda e: e["state"] == DRIVE, BRING_UP_S, "DRIVE across hosts")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{system.logs()}") from None
+    figure(f"{system.discovery}: DRIVE {drive['t'] - start:.1f} s after the processes started")
+    return probe, hv_probe
 
 
 @pytest.fixture(scope="module")
 def subnet(network: Network, tmp_path_factory: pytest.TempPathFactory):
-    system = None
+    system = System(network, "subnet", tmp_path_factory.mktemp("multihost"))
     try:
-        system, probe, hv_probe = bring_up(network, "subnet", tmp_path_factory.mktemp("multihost"))
-        yield system, probe, hv_probe
-    except AssertionError as error:
-        raise AssertionError(f"{error}\n{system.logs() if system else ''}") from None
+        yield (system, *bring_up(system))
     finally:
-        if system:
-            system.stop()
+        system.stop()
 
 
 def node_lists(system: System, hosts: tuple[str, ...]) -> dict[str, str]:
@@ -222,7 +221,7 @@ def restart_slave2(system: System, stamp_offset_s: float) -> float:
 def test_a_slave_host_clock_ahead_beyond_the_tolerance_makes_its_modules_stale(subnet):
     system, probe, _ = subnet
     theirs = list(SLAVE_MODULES["slave2"])
-    ahead_s = 2 * AHEAD_TOLERANCE_S
+    ahead_s = 2 * STAMP_AHEAD_TOLERANCE_S
     started = restart_slave2(system, ahead_s)
     # Its samples arrive, every receiver drops them (PLAUS_STAMP), so its modules are stale.
     for m in theirs:
@@ -232,7 +231,7 @@ def test_a_slave_host_clock_ahead_beyond_the_tolerance_makes_its_modules_stale(s
     probe.first("contactor", started, lambda e: not e["closed"], 30, "the contactors to open")
     assert not probe.command("reset")["ok"], "reset_faults cleared STALE_MODULE while the samples are dropped"
     # Within the tolerance the host's samples are used: the system drives again.
-    started = restart_slave2(system, AHEAD_TOLERANCE_S / 2)
+    started = restart_slave2(system, STAMP_AHEAD_TOLERANCE_S / 2)
     for m in theirs:
         probe.first("cells", started, lambda e, m=m: e["module"] == m, 90, f"module {m} back with its clock ahead")
     recover(probe)
@@ -242,8 +241,9 @@ def test_drive_with_static_peers(network: Network, subnet, tmp_path: Path):
     # After the SUBNET system: it is stopped first, the namespaces stay.
     system, _, _ = subnet
     system.stop()
-    peers, probe, _ = bring_up(network, "static_peers", tmp_path)
+    peers = System(network, "static_peers", tmp_path)
     try:
+        probe, _ = bring_up(peers)
         assert_lists_every_component(node_lists(peers, ("slave2",))["slave2"], "slave2")
         assert probe.events("pack")[-1]["state"] == DRIVE
     finally:

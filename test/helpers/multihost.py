@@ -106,7 +106,7 @@ class System:
     """The four hosts' processes, started with one discovery mode. ``stop()`` ends them all."""
 
     def __init__(self, network: Network, discovery: str, log_dir: Path, speed: float = 1.0) -> None:
-        self.network, self.log_dir, self.speed = network, log_dir, speed
+        self.network, self.discovery, self.log_dir, self.speed = network, discovery, log_dir, speed
         self.env = {**os.environ, **network.discovery_env(discovery)}
         self.processes: dict[tuple[str, str], HostProcess] = {}
         self.state_dir = log_dir / "state"
