@@ -40,7 +40,7 @@ from bms_slave.measurement import AFE_RANGE_V
 
 from .channel import CanChannel, shared_channel
 from .config import CanConfig, load_can_config
-from .protocol import CELLS_PER_PAGE, SENSORS_PER_PAGE, CounterCheck, Frame, FrameError
+from .protocol import CELLS_PER_PAGE, SENSORS_PER_PAGE, CounterCheck, Frame, FrameError, check_pack_fits
 
 RAW_TEMPERATURE_EXTREMES_DEGC = (-128.0, 127.0)
 
@@ -53,6 +53,7 @@ class PackPages:
     """The latest decoded pages and board status of every module of the pack on one bus."""
 
     def __init__(self, pack: PackConfig, config: CanConfig, channel: CanChannel) -> None:
+        check_pack_fits(pack)
         self.pack, self.config, self.channel = pack, config, channel
         cells, sensors = pack.cell_count, pack.modules * pack.sensors_per_module
         padded_cells = _pages(cells, CELLS_PER_PAGE) * CELLS_PER_PAGE
@@ -241,4 +242,5 @@ def make_afe(pack: PackConfig, module_id: int) -> CanAfe:
     """Entry point of ``bms_slave.afe_backends``: the AFE of one module on the configured bus."""
     if not 0 <= module_id < pack.modules:
         raise ValueError(f"module {module_id} is not in pack {pack.name} (0..{pack.modules - 1})")
+    check_pack_fits(pack)  # before the bus is opened
     return CanAfe(shared_pages(pack, load_can_config()), module_id)

@@ -2,7 +2,9 @@
 receives on a thread, decodes with the :class:`~bms_can.protocol.Protocol` and hands each frame
 to the handlers of its kind. Every driver of the process (module AFEs, pack sensor, contactors)
 shares it. Bus errors are counted and reported, never raised into a node: a failed send returns
-False, a failed receive is retried after a pause, error frames and bus-off are counted.
+False, a failed receive is retried after a pause, error frames and bus-off are counted, and a
+frame whose decoding or handler raises is counted (``dispatch_errors``) and reported while the
+receive thread goes on.
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ ErrorHandler = Callable[[FrameError], None]
 @dataclass
 class ChannelStats:
     received: int = 0
+    processed: int = 0            # received frames whose handling (decode, handlers) has ended
     sent: int = 0
     send_errors: int = 0          # not acknowledged, transmit queue full, interface down
     receive_errors: int = 0
     error_frames: int = 0
     bus_off: int = 0
     malformed: int = 0            # known id, unusable content (length, CRC, page, result id)
+    dispatch_errors: int = 0      # decoding or a handler raised: a bug, the frame is lost
     last_error: str = ""
 
 
@@ -72,9 +76,16 @@ class CanChannel:
         self._thread.start()
 
     def subscribe(self, kind: str, handler: FrameHandler, on_error: ErrorHandler | None = None) -> None:
-        self._handlers[kind].append(handler)
+        # Lists are replaced, never changed in place: the receive thread may be iterating one.
+        self._handlers[kind] = [*self._handlers[kind], handler]
         if on_error is not None:
-            self._error_handlers[kind].append(on_error)
+            self._error_handlers[kind] = [*self._error_handlers[kind], on_error]
+
+    def unsubscribe(self, kind: str, handler: FrameHandler, on_error: ErrorHandler | None = None) -> None:
+        """Remove what :meth:`subscribe` added (a driver that is cleaned up)."""
+        self._handlers[kind] = [h for h in self._handlers[kind] if h != handler]
+        if on_error is not None:
+            self._error_handlers[kind] = [h for h in self._error_handlers[kind] if h != on_error]
 
     def send(self, msg: can.Message) -> bool:
         """Send without blocking; False (counted, remembered) when the bus refuses the frame."""
@@ -89,7 +100,7 @@ class CanChannel:
         return True
 
     def error_burst(self, now_s: float | None = None) -> bool:
-        """More than ERROR_BURST_FRAMES error frames within the last ERROR_BURST_WINDOW_S."""
+        """ERROR_BURST_FRAMES (10) or more error frames within ERROR_BURST_WINDOW_S (1 s) up to now."""
         now_s = time.time() if now_s is None else now_s
         times = self._error_times
         return len(times) == times.maxlen and now_s - times[0] <= ERROR_BURST_WINDOW_S
@@ -116,8 +127,18 @@ class CanChannel:
                 self._report("receive", f"receive: {exc}")
                 self._stop.wait(RETRY_PAUSE_S)
                 continue
-            if msg is not None:
+            if msg is None:
+                continue
+            try:
                 self.dispatch(msg)
+            except Exception as exc:  # noqa: BLE001 - one bad frame or handler must not end the receiving
+                self.stats.dispatch_errors += 1
+                self._report("dispatch", f"frame 0x{msg.arbitration_id:X} lost, its decoding or a handler "
+                                         f"raised {type(exc).__name__}: {exc} (a bug: please report it)")
+                if self.stats.dispatch_errors == 1:
+                    _log.exception("CAN %s: first dispatch error", self.name)
+            finally:
+                self.stats.processed += 1
 
     def dispatch(self, msg: can.Message) -> None:
         stats = self.stats
@@ -129,7 +150,7 @@ class CanChannel:
                 stats.bus_off += 1
                 self._report("bus_off", "the controller went bus-off")
             elif self.error_burst():
-                self._report("error_frames", f"more than {ERROR_BURST_FRAMES} error frames within "
+                self._report("error_frames", f"{ERROR_BURST_FRAMES} or more error frames within "
                                               f"{ERROR_BURST_WINDOW_S:g} s")
             return
         try:

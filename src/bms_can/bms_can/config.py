@@ -19,6 +19,9 @@ DEFAULT_IDS = {
     "balancing_command": 0x2E0, "contactor_command": 0x2F0, "contactor_feedback": 0x2F1,
     "limits": 0x351, "insulation_info": 0x37, "ivt_result_i": 0x521, "lem_cab500": 0x3C2,
 }
+# Frames sent at a range of ids from the configured one: BoardStatus at + module id (0..31), the
+# IVT-S results U1 .. Wh at + 1 .. + 7. No id of one frame may fall in another's range.
+ID_SPANS = {"board_status": 32, "ivt_result_i": 8}
 # PackMeasurement field -> allowed sources. IVT-S channels: U1, U2, U3 (docs/can.md, Wiring).
 SOURCES = {
     "current": ("ivt_i", "lem_cab500"),
@@ -68,6 +71,7 @@ def parse_can_config(data: dict[str, Any], path: Path) -> CanConfig:
         if not isinstance(value, int) or not 0 <= value <= 0x7FF:
             raise fail(f"ids.{name}", f"must be an 11-bit CAN id 0..0x7FF, got {value!r}")
         ids[name] = value
+    _check_id_ranges(ids, fail)
     timeouts = dict(DEFAULT_TIMEOUTS_S)
     for name, value in (data.get("timeouts_s") or {}).items():
         if name not in TIMEOUT_KEYS:
@@ -93,6 +97,22 @@ def parse_can_config(data: dict[str, Any], path: Path) -> CanConfig:
         if value not in SOURCES[name]:
             raise fail(f"sources.{name}", f"must be one of {', '.join(SOURCES[name])}, got {value!r}")
     return CanConfig(path, dict(bus), ids, timeouts, status, errors, order, dict(sources))
+
+
+def _check_id_ranges(ids: dict[str, int], fail: Any) -> None:
+    def span(name: str) -> str:
+        first, count = ids[name], ID_SPANS.get(name, 1)
+        return f"0x{first:X}" if count == 1 else f"0x{first:X}..0x{first + count - 1:X}"
+
+    for name, first in ids.items():
+        if first + ID_SPANS.get(name, 1) - 1 > 0x7FF:
+            raise fail(f"ids.{name}", f"0x{first:X}: its frames use {span(name)}, beyond the 11-bit range 0..0x7FF")
+    names = list(ids)
+    for n, a in enumerate(names):
+        for b in names[n + 1:]:
+            if ids[a] < ids[b] + ID_SPANS.get(b, 1) and ids[b] < ids[a] + ID_SPANS.get(a, 1):
+                raise fail(f"ids.{a}", f"({span(a)}) overlaps ids.{b} ({span(b)}): every frame needs ids of its "
+                                       "own; move one of them (BoardStatus uses + 0..31, the IVT-S results + 0..7)")
 
 
 def require_sources(config: CanConfig) -> dict[str, str]:

@@ -7,6 +7,10 @@ that is stale, or whose counter or CRC failed more than ``max_consecutive_errors
 row, reads as all open, so closed coils become a feedback mismatch and the contactor node opens;
 before the first feedback, and for one timeout after start, it is None (not yet available).
 A command the bus refuses is counted and sent again with the next repetition.
+
+The factory ties the driver to its node: the repeat timer and the channel subscription are
+undone by :meth:`CanContactors.close`, which the factory calls itself when the node configures
+again (after a cleanup), so a node never holds two timers or two subscriptions.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import weakref
 
 from rclpy.node import Node
 
@@ -22,7 +27,7 @@ from bms_master.state_machine import ContactorSet
 
 from .channel import CanChannel, shared_channel
 from .config import CanConfig, load_can_config
-from .protocol import CounterCheck, Frame
+from .protocol import CounterCheck, Frame, FrameError
 
 COMMAND_PERIOD_S = 0.1
 
@@ -37,7 +42,24 @@ class CanContactors(ContactorBackend):
         self._feedback_stamp = -math.inf
         self._started_s = time.time()
         self._feedback_check = CounterCheck(config.max_consecutive_errors)
-        channel.subscribe("contactor_feedback", self._on_feedback, lambda _: self._feedback_check.error())
+        self._node: Node | None = None
+        self._timer = None
+        channel.subscribe("contactor_feedback", self._on_feedback, self._on_feedback_error)
+
+    def _on_feedback_error(self, _error: FrameError) -> None:
+        with self._lock:
+            self._feedback_check.error()
+
+    def repeat_on(self, node: Node) -> None:
+        """Repeat the command every COMMAND_PERIOD_S on a timer of ``node`` (until close)."""
+        self._node, self._timer = node, node.create_timer(COMMAND_PERIOD_S, self.send_command)
+
+    def close(self) -> None:
+        """Undo what the driver set up: its repeat timer and its channel subscription."""
+        if self._timer is not None:
+            self._node.destroy_timer(self._timer)
+            self._node = self._timer = None
+        self.channel.unsubscribe("contactor_feedback", self._on_feedback, self._on_feedback_error)
 
     def _on_feedback(self, frame: Frame, stamp_s: float) -> None:
         s = frame.signals
@@ -71,10 +93,18 @@ class CanContactors(ContactorBackend):
         return f"can:{self.channel.name}"
 
 
+_by_node: weakref.WeakKeyDictionary[Node, CanContactors] = weakref.WeakKeyDictionary()
+
+
 def make_contactors(node: Node) -> CanContactors:
     """Entry point of ``bms_master.contactor_backends``: the contactors on the configured bus,
-    their command repeated on a timer of the contactor node."""
+    their command repeated on a timer of the contactor node. Called again for the same node (it
+    configures again after a cleanup), it first closes the driver it made before."""
+    previous = _by_node.pop(node, None)
+    if previous is not None:
+        previous.close()
     config = load_can_config()
     backend = CanContactors(config, shared_channel(config))
-    node.create_timer(COMMAND_PERIOD_S, backend.send_command)
+    backend.repeat_on(node)
+    _by_node[node] = backend
     return backend

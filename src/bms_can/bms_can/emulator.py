@@ -31,7 +31,15 @@ from bms_slave.sim_pack_sensor import SimulatedPackSensor
 
 from .channel import CanChannel
 from .config import CanConfig, load_can_config
-from .protocol import CELLS_PER_PAGE, SENSORS_PER_PAGE, TEMPERATURE_PAGES, VOLTAGE_PAGES, CounterCheck, Frame
+from .protocol import (
+    CELLS_PER_PAGE,
+    SENSORS_PER_PAGE,
+    TEMPERATURE_PAGES,
+    VOLTAGE_PAGES,
+    CounterCheck,
+    Frame,
+    check_pack_fits,
+)
 from .wire_faults import WireFaults, parse_target
 
 SLOW_EVERY = 10          # IVT-S T/W/As/Wh and the iso165C info frame: every 10th sample (1 s)
@@ -41,6 +49,7 @@ ERROR_BURST = 20
 class BoardEmulator:
     def __init__(self, pack: PackConfig, config: CanConfig, profile: str = "drive",
                  profile_current_a: float = 0.0, sample_period_s: float = 0.1, step_s: float = 0.05) -> None:
+        check_pack_fits(pack)
         self.pack, self.config = pack, config
         self.plant = PackPlant(pack)
         self.plant.set_profile(self.plant.make_profile(profile, profile_current_a))

@@ -13,14 +13,17 @@ from typing import Any
 import can
 import cantools
 
-from .config import CanConfig
+from bms_common.pack_config import ConfigError, PackConfig
+
+from .config import ID_SPANS, CanConfig
 
 DBC_DIR = Path(__file__).parent / "dbc"
 CELLS_PER_PAGE = 4
 SENSORS_PER_PAGE = 6
 VOLTAGE_PAGES = 54
 TEMPERATURE_PAGES = 30
-MAX_BOARDS = 32
+MAX_BOARDS = ID_SPANS["board_status"]
+BALANCING_BITS = 24       # Balance / Balancing signals of BalancingCommand and BoardStatus (dbc/bms.dbc)
 IVT_RESULTS = ("I", "U1", "U2", "U3", "T", "W", "As", "Wh")
 IVT_ERROR_SIGNALS = ("ResultError", "MeasurementError", "SystemError")
 COUNTER_MODULO = 16
@@ -33,6 +36,24 @@ class FrameError(ValueError):
     def __init__(self, message: str, kind: str = "", index: int = 0, unknown_page: bool = False) -> None:
         super().__init__(message)
         self.kind, self.index, self.unknown_page = kind, index, unknown_page
+
+
+def check_pack_fits(pack: PackConfig) -> None:
+    """The page layout carries at most 216 cells, 180 temperature sensors and 32 boards of at
+    most 24 cells: a larger pack is a configuration error at start, not a silent gap later."""
+    limits = (
+        ("cells", pack.cell_count, VOLTAGE_PAGES * CELLS_PER_PAGE,
+         f"{VOLTAGE_PAGES} CellVoltages pages of {CELLS_PER_PAGE} cells"),
+        ("temperature sensors", pack.modules * pack.sensors_per_module, TEMPERATURE_PAGES * SENSORS_PER_PAGE,
+         f"{TEMPERATURE_PAGES} CellTemperatures pages of {SENSORS_PER_PAGE} sensors"),
+        ("modules", pack.modules, MAX_BOARDS, f"BoardStatus ids board_status + 0..{MAX_BOARDS - 1}"),
+        ("cells per module", pack.cells_per_module, BALANCING_BITS, f"{BALANCING_BITS} balancing bits per board"),
+    )
+    for what, count, limit, layout in limits:
+        if count > limit:
+            raise ConfigError(
+                f"{pack.source}: pack {pack.name} has {count} {what}, the CAN boards' layout carries at most "
+                f"{limit} ({layout}, docs/can.md): use a smaller pack per bus or another backend")
 
 
 def crc8_sae_j1850(data: bytes) -> int:

@@ -9,15 +9,17 @@ import dataclasses
 import math
 import time
 
+import can
 import numpy as np
 import pytest
 
-from bms_can.afe_driver import CanAfe, PackPages
-from bms_can.channel import CanChannel
-from bms_can.contactor_driver import CanContactors
+from bms_can import contactor_driver
+from bms_can.afe_driver import CanAfe, PackPages, make_afe
+from bms_can.channel import CAN_ERR_BUSOFF, CanChannel
+from bms_can.contactor_driver import CanContactors, make_contactors
 from bms_can.emulator import BoardEmulator
 from bms_can.pack_sensor_driver import CanPackSensor, CurrentSensorSilent
-from bms_common.pack_config import load_pack_config
+from bms_common.pack_config import ConfigError, load_pack_config
 from bms_common.testing import wait_for
 from bms_master.state_machine import ContactorSet
 from bms_slave.afe import (
@@ -44,11 +46,12 @@ def exchange(emulator: BoardEmulator, channel: CanChannel, samples: int = 1) -> 
     """Let the emulator send ``samples`` sample periods and wait until the driver has them all."""
     for _ in range(samples):
         sent = emulator.channel.stats.sent
-        before = channel.stats.received
+        before = channel.stats.processed
         emulator.plant.step(emulator.step_s)
         emulator.send_samples()
         wanted = before + emulator.channel.stats.sent - sent
-        wait_for(lambda wanted=wanted: channel.stats.received >= wanted, 10, "the emulator's frames at the driver")
+        # processed, not received: the last frame's handlers have run, not only its arrival counted
+        wait_for(lambda wanted=wanted: channel.stats.processed >= wanted, 10, "the emulator's frames at the driver")
 
 
 def test_the_afe_reads_what_the_emulated_board_measured(rig) -> None:
@@ -70,7 +73,7 @@ def test_a_missing_page_is_nan_with_a_flag_and_the_stamp_of_the_oldest_page(rig)
         emulator.channel.send(protocol.cell_voltages(page, [3.6, 3.7, 3.8, 3.9], [1, 1, 1, 1]))
     emulator.channel.send(protocol.cell_temperatures(0, [20] * 6, [1] * 6))
     emulator.channel.send(protocol.board_status(1, 1, 0, 0, 0))
-    wait_for(lambda: channel.stats.received >= 4, 10, "the pages")
+    wait_for(lambda: channel.stats.processed >= 4, 10, "the pages")
     reading = CanAfe(pages, 1).read()
     assert np.allclose(reading.cell_voltage_v[:8], [3.6, 3.7, 3.8, 3.9] * 2)
     assert np.isnan(reading.cell_voltage_v[8:]).all()
@@ -163,13 +166,16 @@ def test_a_lem_cab500_can_be_the_current_source(rig, can_config) -> None:
 
 def test_hvil_is_open_when_the_hv_board_falls_silent(rig, can_config) -> None:
     emulator, channel, _ = rig
-    quick = dataclasses.replace(can_config, timeouts_s={**can_config.timeouts_s, "contactor_feedback": 0.05})
-    sensor = CanPackSensor(quick, channel)
+    # Feedback times out before the current does (both long): a later read sees HVIL stale alone.
+    timeouts = {**can_config.timeouts_s, "contactor_feedback": 2.0}
+    sensor = CanPackSensor(dataclasses.replace(can_config, timeouts_s=timeouts), channel)
     exchange(emulator, channel)
     assert sensor.read().hvil_closed
     emulator.faults.command("fault silence hv")
     exchange(emulator, channel)
-    wait_for(lambda: not sensor.read().hvil_closed, 5, "HVIL to read open: never assumed closed")
+    later = max(sensor._feedback_stamp + 2.0, sensor._ivt_stamp[0]) + 0.01
+    reading = sensor.read(later)  # the current is still fresh: a reading, with HVIL open
+    assert not reading.hvil_closed and not math.isnan(reading.current_a)
 
 
 def test_contactors_command_the_hv_board_and_read_its_auxiliary_contacts(rig, can_config) -> None:
@@ -216,7 +222,7 @@ def test_insulation_is_nan_when_its_alive_bit_stops_toggling(rig, can_config) ->
     for n in range(2):
         emulator.channel.send(protocol.ivt_result(0, n, 1.0))
     emulator.channel.send(protocol.insulation_info(4.2e6, True, False, False, alive=True))
-    wait_for(lambda: channel.stats.received >= 3, 10, "the frames")
+    wait_for(lambda: channel.stats.processed >= 3, 10, "the frames")
     assert sensor.read().insulation_resistance_ohm == pytest.approx(4.2e6)
     for _ in range(can_config.max_consecutive_errors + 1):
         emulator.channel.send(protocol.insulation_info(4.2e6, True, False, False, alive=True))
@@ -232,3 +238,125 @@ def test_a_command_nobody_acknowledges_is_counted_not_raised(can_config) -> None
         assert lone.stats.send_errors == 2 and "no other node acknowledged" in lone.stats.last_error
     finally:
         lone.close()
+
+
+def test_a_handler_that_raises_is_counted_and_receiving_goes_on(rig, caplog) -> None:
+    emulator, channel, pages = rig
+
+    def broken(frame, stamp_s) -> None:
+        raise RuntimeError("a handler's bug")
+
+    channel.subscribe("limits", broken)
+    emulator.channel.send(emulator.protocol.limits(1.0, 2.0, 200.0, 0.0))
+    wait_for(lambda: channel.stats.dispatch_errors == 1, 10, "the handler's error to be counted")
+    assert "RuntimeError: a handler's bug" in channel.stats.last_error
+    assert "frame 0x351 lost" in caplog.text
+    exchange(emulator, channel)  # the receive thread lives on: the boards' frames still arrive
+    assert CanAfe(pages, 0).read().module_flags == 0
+
+
+def test_bus_off_and_failed_receives_are_counted_and_survived(rig, monkeypatch) -> None:
+    emulator, channel, pages = rig
+    emulator.channel.send(can.Message(arbitration_id=CAN_ERR_BUSOFF, is_error_frame=True, data=bytes(8)))
+    wait_for(lambda: channel.stats.bus_off == 1, 10, "bus-off to be counted")
+    assert channel.stats.error_frames == 1 and "bus-off" in channel.stats.last_error
+    receive, failed = channel.bus.recv, []
+
+    def failing_once(timeout=None):
+        if not failed:
+            failed.append(True)
+            raise can.CanOperationError("the controller stopped")
+        return receive(timeout)
+
+    monkeypatch.setattr(channel.bus, "recv", failing_once)
+    wait_for(lambda: channel.stats.receive_errors == 1, 10, "the failed receive to be counted")
+    exchange(emulator, channel)  # retried: frames arrive again
+    assert CanAfe(pages, 0).read().module_flags == 0
+
+
+@pytest.mark.parametrize("fault", ["frozen_counter", "skip_counter", "wrong_length"])
+def test_ivt_counter_and_length_errors_are_tolerated_then_nan(rig, can_config, fault: str) -> None:
+    emulator, channel, _ = rig
+    sensor = CanPackSensor(can_config, channel)
+    exchange(emulator, channel)
+    emulator.faults.command(f"fault {fault} ivt")
+    exchange(emulator, channel, 2)  # two errors in a row: tolerated (max_consecutive_errors 2)
+    reading = sensor.read()
+    assert not math.isnan(reading.current_a) and not math.isnan(reading.pack_voltage_v)
+    exchange(emulator, channel, 2)
+    reading = sensor.read()
+    assert math.isnan(reading.current_a) and math.isnan(reading.pack_voltage_v)
+    assert math.isnan(reading.dc_link_voltage_v)
+    emulator.faults.clear()
+    exchange(emulator, channel, 2)
+    assert sensor.read().current_a == pytest.approx(emulator.last_pack_reading.current_a, abs=0.0005 + 1e-9)
+
+
+@pytest.mark.parametrize("fault", ["frozen_counter", "skip_counter", "bad_crc"])
+def test_contactor_feedback_counter_and_crc_errors_open_hvil_and_feedback(rig, can_config, fault: str) -> None:
+    emulator, channel, _ = rig
+    sensor = CanPackSensor(can_config, channel)
+    contactors = CanContactors(can_config, channel)
+    closed = ContactorSet(main_plus=False, main_minus=True, precharge=False)
+    contactors.write(closed)
+    wait_for(lambda: emulator.plant.hv.commanded.main_minus, 10, "the HV board to energise main-")
+    exchange(emulator, channel)
+    assert sensor.read().hvil_closed and contactors.read() == closed
+    emulator.faults.command(f"fault {fault} hv")
+    exchange(emulator, channel, 2)  # tolerated
+    assert sensor.read().hvil_closed and contactors.read() == closed
+    exchange(emulator, channel, 2)
+    assert not sensor.read().hvil_closed
+    assert contactors.read() == ContactorSet()  # reads open: a mismatch to the closed coil
+    emulator.faults.clear()
+    exchange(emulator, channel, 2)
+    assert sensor.read().hvil_closed and contactors.read() == closed
+
+
+class _Node:
+    """What make_contactors uses of a node: timers."""
+
+    def __init__(self) -> None:
+        self.timers: list[tuple[float, object]] = []
+
+    def create_timer(self, period_s: float, callback) -> tuple[float, object]:
+        self.timers.append((period_s, callback))
+        return self.timers[-1]
+
+    def destroy_timer(self, timer) -> None:
+        self.timers.remove(timer)
+
+
+def test_configuring_the_contactors_again_leaves_one_timer_and_one_subscription(rig, can_config,
+                                                                               monkeypatch) -> None:
+    emulator, channel, _ = rig
+    monkeypatch.setattr(contactor_driver, "load_can_config", lambda: can_config)
+    monkeypatch.setattr(contactor_driver, "shared_channel", lambda config: channel)
+    node = _Node()
+    first = make_contactors(node)  # configure
+    second = make_contactors(node)  # cleanup, configure again
+    assert node.timers == [(contactor_driver.COMMAND_PERIOD_S, second.send_command)]
+    assert channel._handlers["contactor_feedback"] == [second._on_feedback]
+    assert channel._error_handlers["contactor_feedback"] == [second._on_feedback_error]
+    exchange(emulator, channel)
+    assert second.read() is not None and first._feedback is None
+    second.close()
+    assert node.timers == [] and channel._handlers["contactor_feedback"] == []
+
+
+def _pack(**changes):
+    return dataclasses.replace(load_pack_config("demo"), **changes)
+
+
+@pytest.mark.parametrize(("pack", "message"), [
+    (_pack(modules=19), "has 228 cells, the CAN boards' layout carries at most 216"),
+    (_pack(modules=10, cells_per_module=4, temperature_sensors=((0,),) * 19),
+     "has 190 temperature sensors, the CAN boards' layout carries at most 180"),
+    (_pack(modules=33, cells_per_module=4, temperature_sensors=((0,),)), "has 33 modules, .* at most 32"),
+    (_pack(modules=2, cells_per_module=25), "has 25 cells per module, .* at most 24"),
+])
+def test_a_pack_the_page_layout_cannot_carry_is_refused_at_start(can_config, pack, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"pack demo {message}"):
+        make_afe(pack, 0)
+    with pytest.raises(ConfigError, match=f"pack demo {message}"):
+        BoardEmulator(pack, can_config)

@@ -105,6 +105,18 @@ def test_configured_ids_move_every_frame() -> None:
     assert p.decode(can.Message(arbitration_id=0x270, data=bytes(8), is_extended_id=False)) is None
 
 
+@pytest.mark.parametrize(("ids", "message"), [
+    ({"contactor_command": 0x2C5}, r"ids.board_status \(0x2C0..0x2DF\) overlaps ids.contactor_command \(0x2C5\)"),
+    ({"limits": 0x524}, r"ids.limits \(0x524\) overlaps ids.ivt_result_i \(0x521..0x528\)"),
+    ({"ivt_result_i": 0x2D8}, r"ids.board_status \(0x2C0..0x2DF\) overlaps ids.ivt_result_i \(0x2D8..0x2DF\)"),
+    ({"lem_cab500": 0x270}, r"ids.cell_voltages \(0x270\) overlaps ids.lem_cab500 \(0x270\)"),
+    ({"board_status": 0x7F0}, r"ids.board_status 0x7F0: its frames use 0x7F0..0x80F, beyond the 11-bit range"),
+])
+def test_overlapping_can_ids_are_a_configuration_error(ids: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"overlap.yaml: {message}"):
+        parse_can_config({"ids": ids}, Path("overlap.yaml"))
+
+
 def test_counter_tolerates_a_few_errors_then_fails() -> None:
     check = CounterCheck(tolerated=2)
     for counter in (1, 2, 3, 3, 3):  # frozen twice: tolerated
