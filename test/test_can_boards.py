@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,30 @@ sources: {{current: ivt_i, pack_voltage: ivt_u1, dc_link_voltage: ivt_u2,
 """
 
 
+class EmulatorProcess(NodeProcess):
+    """The board emulator as a NodeProcess (registered, so a session ends it if this test cannot;
+    stopped by SIGINT, then SIGKILL) with a pipe to its standard input for wire faults."""
+
+    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str]) -> None:
+        self.argv, self.log_path = list(argv), log_path
+        self._log = open(log_path, "w")  # noqa: SIM115 - closed by stop()
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT,
+                                     text=True, start_new_session=True, env={**os.environ, **env})
+        NodeProcess.started.append(self)
+
+    def command(self, line: str) -> None:
+        self.proc.stdin.write(f"{line}\n")
+        self.proc.stdin.flush()
+
+    def stop(self, sig: int = signal.SIGINT, timeout_s: float = 10.0) -> int:
+        if self.proc.stdin and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        return super().stop(sig, timeout_s)
+
+
 @pytest.fixture
 def can_bus(tmp_path: Path):
     channel = tempfile.mkdtemp(prefix="bmscan-")  # short: socket paths are limited to 107 bytes
@@ -46,10 +71,7 @@ def test_boards_launch_reaches_drive_on_the_emulator_and_opens_on_a_silent_board
     cells = ros.collect(CellMeasurements, topics.CELL_MEASUREMENTS.name, topics.CELL_MEASUREMENTS.qos)
     pack = ros.collect(PackMeasurement, topics.PACK_MEASUREMENT.name, topics.RELIABLE)
     env = {"BMS_CAN_CONFIG": str(can_bus)}
-    emulator_log = (tmp_path / "emulator.log").open("w")
-    emulator = subprocess.Popen([executable("bms_can", "emulator"), "--pack", "demo"], stdin=subprocess.PIPE,
-                                stdout=emulator_log, stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, **env})
+    emulator = EmulatorProcess([executable("bms_can", "emulator"), "--pack", "demo"], tmp_path / "emulator.log", env)
     launch = NodeProcess(
         [shutil.which("bms") or f"{sys.prefix}/bin/bms", "launch", "boards", "afe_backend:=can",
          "current_sensor_backend:=can", "contactor_backend:=can", "mode:=DRIVE", "record:=false",
@@ -65,8 +87,7 @@ def test_boards_launch_reaches_drive_on_the_emulator_and_opens_on_a_silent_board
         assert measurement.hvil_closed and measurement.insulation_resistance_ohm > 1e6
         assert abs(measurement.pack_voltage_v - 48 * float(np.mean(sample.cell_voltages_v))) < 5.0
 
-        emulator.stdin.write("fault silence 1\n")
-        emulator.stdin.flush()
+        emulator.command("fault silence 1")
         wait_for(lambda: any(f.code == "STALE_MODULE" and f.module_id == 1 and m.level == SafetyStatus.LEVEL_FAULT
                              for m in list(safety)[-5:] for f in m.faults), 60, "STALE_MODULE for module 1")
         wait_for(lambda: (c := list(contactors)[-1]) and not (c.main_plus_closed or c.main_minus_closed
@@ -74,8 +95,7 @@ def test_boards_launch_reaches_drive_on_the_emulator_and_opens_on_a_silent_board
 
         # Bad frames of every kind: the board's nodes flag them and keep publishing.
         for fault in ("invalid 0", "bad_crc 2", "wrong_length 3", "unknown_page 2", "error_burst bus"):
-            emulator.stdin.write(f"fault {fault}\n")
-        emulator.stdin.flush()
+            emulator.command(f"fault {fault}")
         seen = len(cells)
         wait_for(lambda: any(m.module_id == 0 and np.isnan(m.cell_voltages_v).all()
                              and set(m.cell_flags) == {CellMeasurements.CELL_ADC_MISMATCH} for m in list(cells)[seen:])
@@ -84,8 +104,5 @@ def test_boards_launch_reaches_drive_on_the_emulator_and_opens_on_a_silent_board
         assert launch.alive(), launch.output()[-3000:]
     finally:
         launch.stop(timeout_s=60)
-        emulator.stdin.close()
-        emulator.terminate()
-        emulator.wait(10)
-        emulator_log.close()
+        emulator.stop(timeout_s=10)  # SIGINT, then SIGKILL
     assert launch.proc.returncode == 0, launch.output()[-3000:]

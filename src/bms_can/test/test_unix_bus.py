@@ -102,3 +102,13 @@ def test_a_bare_channel_name_is_a_private_directory_of_the_user(tmp_path, monkey
     os.chmod(tmp_path / "bms-can", 0o755)  # others may enter: refused
     with pytest.raises(can.CanInitializationError, match="mode 0700"):
         can.Bus(interface="unix", channel="c0")
+
+
+def test_a_receiver_that_does_not_read_loses_frames_counted_as_overruns(can_dir: str) -> None:
+    with can.Bus(interface="unix", channel=can_dir) as sender, can.Bus(interface="unix", channel=can_dir) as idle:
+        for n in range(100_000):  # the receiver's buffer fills long before (about 1 MiB)
+            sender.send(can.Message(arbitration_id=n & 0x7FF, data=bytes(8), is_extended_id=False))
+            if sender.overruns:
+                break
+        assert sender.overruns == 1  # the frame is lost, the send does not fail
+        assert idle.recv(timeout=10.0).arbitration_id == 0  # what its buffer kept is still delivered
