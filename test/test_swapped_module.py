@@ -18,7 +18,7 @@ from bms_common import topics
 from bms_common.pack_config import load_pack_config
 from bms_common.stamps import to_seconds
 from bms_common.testing import NodeProcess, RosHarness, params, start_node, wait_for
-from bms_interfaces.msg import BalancingCommand, CellMeasurements, ContactorCommand, PackState
+from bms_interfaces.msg import BalancingCommand, CellMeasurements, ContactorCommand, PackState, SafetyStatus
 from bms_slave.plant import AfeInputs
 from bms_slave.sim_afe import SimulatedAfe
 from bms_slave.sim_config import load_sim_config
@@ -106,7 +106,10 @@ def test_an_outside_board_bleeds_the_plant_cell(tmp_path: Path):
     sim = start_node(tmp_path, "bms_slave", "sim_host",
                      *params(pack=str(pack), speed=20.0, profile="rest", external_modules="1", wait_for_manager=True))
     board = start_node(tmp_path, "bms_slave", "board",
-                       *params(pack=str(pack), modules="1", afe_backend="sim", use_sim_time=True))
+                       # The fail-safe (switches open after 5 s simulated without a command, 0.25 s of
+                       # wall time at 20x) is tested elsewhere; here a stalled test must not trip it.
+                       *params(pack=str(pack), modules="1", afe_backend="sim", use_sim_time=True,
+                               balancing_timeout_s=1000.0))
     manager = start_node(tmp_path, "bms_common", "lifecycle_manager", *params(pack=str(pack)),
                          "-p", "node_names:=[module_*, current_sensor]")
     ros = RosHarness("swap_balancing_test")
@@ -144,6 +147,7 @@ def test_a_left_out_module_that_never_starts_is_named_and_the_contactors_stay_op
                                                                                     tmp_path: Path):
     coils = ros.collect(ContactorCommand, topics.SIM_CONTACTOR_COILS, topics.RELIABLE)
     commands = ros.collect(ContactorCommand, topics.CONTACTOR_COMMAND.name, topics.CONTACTOR_COMMAND.qos)
+    statuses = ros.collect(SafetyStatus, topics.SAFETY_STATUS.name, topics.SAFETY_STATUS.qos)
     launcher = NodeProcess([bms(), "launch", "sim", "speed:=3", f"external_modules:={MOVED}", "record:=false",
                             f"state_dir:={tmp_path / 'state'}"], tmp_path / "launch.log")
     try:
@@ -165,6 +169,7 @@ def test_a_left_out_module_that_never_starts_is_named_and_the_contactors_stay_op
     assert "simulated time starts" not in log
     closed = [m for m in list(coils) + list(commands) if m.main_plus or m.main_minus or m.precharge]
     assert not closed, closed[:3]
+    assert not any(s.contactors_allowed for s in list(statuses))  # the supervisor never allowed closing
 
 
 def test_waiting_for_the_manager_does_not_depend_on_waiting_for_hosted_nodes(tmp_path: Path):

@@ -94,11 +94,12 @@ def make_executor(nodes: Sequence[Node] = ()) -> Executor:
     if not choice:
         on_sim_time = any(node.get_parameter("use_sim_time").value for node in nodes)
         choice = "single" if on_sim_time else "events"
+    context = nodes[0].context if nodes else None
     if choice == "events":
         from rclpy.experimental import EventsExecutor
 
-        return EventsExecutor()
-    return SingleThreadedExecutor()
+        return EventsExecutor(context=context)
+    return SingleThreadedExecutor(context=context)
 
 
 def spin(nodes: Sequence[Node], executor: Executor | None = None,

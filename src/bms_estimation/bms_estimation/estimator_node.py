@@ -12,8 +12,9 @@ and resistance are saved atomically to ``<state_dir>/estimator.npz`` every ``sav
 on deactivate/shutdown, and restored on configure (ARCHITECTURE.md, persistence).
 
 Parameters: pack (demo), state_dir ("" = $BMS_STATE_DIR or ./state, "none" = no persistence),
-backend ("" = fastest available), period_s (0.1), cell_states_period_s (1.0), save_period_s (10.0),
-current_wait_s (1.0), first_soc_wait_s (2.0), tuning.<field> (any ekf.FilterTuning field not derived from the pack).
+backend ("" = numpy below 100 000 cells, else the fastest available), period_s (0.1),
+cell_states_period_s (1.0), save_period_s (10.0), current_wait_s (1.0), first_soc_wait_s (2.0),
+tuning.<field> (any ekf.FilterTuning field not derived from the pack).
 """
 
 from __future__ import annotations

@@ -121,3 +121,12 @@ def test_no_charge_power_outside_the_charge_temperature_window(make_pack) -> Non
     limits = est.power_limits(NMC_LIMITS)
     assert np.all(limits.max_charge_current_a == 0.0)
     assert np.all(limits.max_discharge_current_a > 0.0)
+
+
+def test_an_unnamed_backend_is_numpy_below_compiled_min_cells() -> None:
+    assert ekf.select_backend(None, 48)[0] == "numpy"
+    assert ekf.select_backend(None, None)[0] == "numpy"
+    large = ekf.select_backend(None, ekf.COMPILED_MIN_CELLS)[0]
+    assert large == list(ekf.available_backends())[-1]
+    with pytest.raises(ValueError, match="not available"):
+        ekf.select_backend("fortran", 48)

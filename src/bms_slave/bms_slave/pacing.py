@@ -23,6 +23,7 @@ class Followed:
     """One node output the plant follows, keyed by topic."""
 
     name: str
+    period_s: float = 0.0  # a node slower than 10 Hz is this much further behind between outputs
     stamp_s: float | None = None  # newest output stamp (simulated time); None until heard
     checked_stamp_s: float | None = None  # stamp_s when the plant last looked
     behind_since_wall_s: float | None = None  # behind, with no newer output, since then
@@ -57,8 +58,10 @@ class Pacer:
     def enabled(self) -> bool:
         return self.max_lag_s > 0
 
-    def heard(self, name: str, stamp_s: float) -> None:
-        node = self.followed.setdefault(name, Followed(name))
+    def heard(self, name: str, stamp_s: float, period_s: float = 0.0) -> None:
+        """An output of ``name`` stamped ``stamp_s``; ``period_s``: how often it comes, when that
+        is slower than ``max_lag_s`` allows for (an AFE sampling every 0.5 s)."""
+        node = self.followed.setdefault(name, Followed(name, period_s))
         if node.stamp_s is None or stamp_s > node.stamp_s:
             node.stamp_s = stamp_s
 
@@ -79,7 +82,7 @@ class Pacer:
             progressed = node.stamp_s != node.checked_stamp_s
             node.checked_stamp_s = node.stamp_s
             lag_s = sim_now_s - node.stamp_s
-            if lag_s <= self.max_lag_s:
+            if lag_s <= self.max_lag_s + node.period_s:
                 node.behind_since_wall_s = None
                 if node.given_up:
                     node.given_up = False

@@ -18,6 +18,9 @@ Parameters (of the ``plant`` node; every node of the process sees them):
   profile_current_a (0.0)  current of the constant profile, CC current of cccv
   modules ("" = every module)      modules whose slave nodes this process hosts, e.g. "0, 1"
   external_modules ("" = none)     modules left out of those, hosted elsewhere
+  wait_for_nodes (true), wait_for_manager (false)   when simulated time starts (below)
+  pace_max_lag_s (0.3)     simulated time waits while a BMS node lags more than this (bms_slave.pacing)
+  pace_max_hold_s (2.0)    wall seconds before it goes on without a node that publishes nothing
 
 The plant is always the whole pack. For each module it does not host it publishes the AFE inputs
 on /sim/cell_truth and takes bleed switches from /sim/bleed_switches (bms_slave.sim_link), so
@@ -247,7 +250,7 @@ class PlantNode(Node):
             try:
                 name = header_frame_id_of_raw(data)
                 if name in names:
-                    self.pacer.heard(name, header_stamp_of_raw(data))
+                    self.pacer.heard(name, header_stamp_of_raw(data), self.sample_period_s)
             except ValueError as exc:
                 self.get_logger().error(f"pacing: {topics.CELL_MEASUREMENTS.absolute}: {exc}",
                                         throttle_duration_sec=5.0)
@@ -308,7 +311,9 @@ class PlantNode(Node):
             elif param.name == "profile_current_a":
                 current = float(param.value)
             elif param.name in ("pack", "speed", "duration", "step_s", "sample_period_s",
-                                "pack_sensor_period_s", "modules", "external_modules"):
+                                "pack_sensor_period_s", "modules", "external_modules", "wait_for_nodes",
+                                "wait_for_manager", "pace_max_lag_s", "pace_max_hold_s") and \
+                    self.has_parameter(param.name):  # declared already: a change at run time
                 return SetParametersResult(successful=False, reason=f"{param.name} is fixed at start")
         try:
             self._set_profile(name, current)

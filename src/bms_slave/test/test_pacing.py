@@ -50,6 +50,13 @@ def test_a_slow_node_that_makes_progress_is_waited_for_as_long_as_it_takes() -> 
         assert not pacer.may_advance(6.0, 100.0 + second)[0]
 
 
+def test_a_node_slower_than_max_lag_allows_is_followed_by_its_period() -> None:
+    pacer = Pacer(max_lag_s=0.3, max_hold_s=2.0)
+    pacer.heard("module_2", 10.0, period_s=0.5)
+    assert pacer.may_advance(10.75, 0.0)[0]  # its next sample is due at 10.5 and may lag 0.3
+    assert not pacer.may_advance(10.85, 0.1)[0]
+
+
 def test_zero_max_lag_turns_pacing_off_and_negative_values_are_refused() -> None:
     pacer = Pacer(max_lag_s=0.0, max_hold_s=2.0)
     pacer.heard("power_limits", 0.0)
