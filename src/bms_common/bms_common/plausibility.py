@@ -25,12 +25,12 @@ import numpy as np
 from .pack_config import ConfigError, PackConfig, read_yaml_mapping, resolve_config
 
 # Tolerated difference between a sample's stamp and the receiver's clock when it arrives. Behind:
-# a sample older than a module's stale timeout is stale on arrival; like staleness, it must be
-# that old on the wall clock too, because a simulation at speed S turns a delivery or processing
-# delay into S times as much simulated time (docs/safety.md, "Time"): the behind tolerance is
-# multiplied by the receiver's clock rate (simulated seconds per wall second, at least 1). Ahead:
-# delays cannot make a sample early; a simulation with pacing (simulated time waits for a node
-# 0.3 s behind) delivers samples at most a step or two ahead of a node's clock.
+# a sample older than a module's stale timeout is stale on arrival. Ahead: a clock offset the
+# receiver cannot explain. Like staleness, both hold on the wall clock too (docs/safety.md,
+# "Time"): a simulation at speed S turns a delivery delay (behind) or a receiver that handles
+# /clock late (ahead; pacing lets it lag the plant by 0.3 s) into S times as much simulated
+# time, so both tolerances are multiplied by the receiver's clock rate (simulated seconds per
+# wall second, at least 1; 1 on hardware).
 STAMP_AHEAD_TOLERANCE_S = 0.25
 STAMP_BEHIND_TOLERANCE_S = 1.0
 RATE_WINDOW_S = 1.0  # wall seconds over which the clock rate is measured
@@ -82,9 +82,10 @@ def stamp_problem(stamp_s: float, now_s: float, rate: float = 1.0) -> str | None
     seconds per wall second), or None."""
     if not math.isfinite(stamp_s):
         return f"stamp is not a finite time ({stamp_s!r})"
-    if stamp_s > now_s + STAMP_AHEAD_TOLERANCE_S:
+    ahead_s = STAMP_AHEAD_TOLERANCE_S * max(1.0, rate)
+    if stamp_s > now_s + ahead_s:
         return (f"stamped {stamp_s - now_s:.3f} s ahead of the receiver's clock ({now_s:.3f} s; "
-                f"tolerance {STAMP_AHEAD_TOLERANCE_S:g} s)")
+                f"tolerance {ahead_s:g} s)")
     behind_s = STAMP_BEHIND_TOLERANCE_S * max(1.0, rate)
     if stamp_s < now_s - behind_s:
         return (f"stamped {now_s - stamp_s:.3f} s behind the receiver's clock ({now_s:.3f} s; "
