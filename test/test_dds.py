@@ -56,8 +56,9 @@ def test_component_info_is_latched_for_late_subscribers(ros, talker):
 
 def test_incompatible_interface_major_is_logged(talker):
     good = talker(1)
-    bad = talker(2, interface_version="2.0.0")
-    wait_for(lambda: "speaks bms_interfaces '2.0.0'" in good.output(), 20,
+    other = f"{int(ComponentInfo.INTERFACE_VERSION.split('.')[0]) + 1}.0.0"
+    bad = talker(2, interface_version=other)
+    wait_for(lambda: f"speaks bms_interfaces '{other}'" in good.output(), 20,
              "the compatible node to report its incompatible peer")
     assert "talker_2" in good.output()
     assert bad.alive()

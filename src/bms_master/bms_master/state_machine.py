@@ -98,6 +98,7 @@ class OperatingStateMachine:
         # DRIVE or CHARGE: where PRECHARGE leads.
         self._target = OperatingState.STANDBY
         self._precharge_start_s = math.nan
+        self._precharge_start_wall_s = math.nan
         self._pack_stamp_s = math.nan
         self._main_plus_command_s = math.nan
         self._opening_since_s: float | None = None
@@ -188,6 +189,7 @@ class OperatingStateMachine:
             return self._answer(False, "pack voltage unknown: cannot judge the precharge")
         self._target = target
         self._precharge_start_s = now_s
+        self._precharge_start_wall_s = math.nan  # taken at the first step, which has the wall clock
         self._main_plus_command_s = math.nan
         self._enter(OperatingState.PRECHARGE, f"precharge for {target.name}", PRECHARGING)
         return self._answer(True, f"precharge started, then {target.name}")
@@ -247,6 +249,8 @@ class OperatingStateMachine:
     def _step_precharge(self, now_s: float) -> None:
         cfg = self.config
         assert self._safety is not None
+        if math.isnan(self._precharge_start_wall_s):
+            self._precharge_start_wall_s = self._wall_s
         if not self._safety.contactors_allowed:
             self._enter(OperatingState.STANDBY,
                         f"precharge aborted: safety no longer allows closing (level {self._safety.level.name})",
@@ -260,7 +264,10 @@ class OperatingStateMachine:
                 self.command = PRECHARGE_OVERLAP
                 self._main_plus_command_s = now_s
                 self._main_plus_command_wall_s = self._wall_s
-            elif now_s - self._precharge_start_s > cfg.precharge_timeout_s:
+            elif now_s - self._precharge_start_s > cfg.precharge_timeout_s and \
+                    self._wall_s - self._precharge_start_wall_s > cfg.precharge_timeout_s:
+                # On the wall clock too: a command that takes a while to reach the contactor node
+                # (DDS matching at start-up, a loaded machine) is magnified by a simulation's speed.
                 self._enter(OperatingState.ERROR,
                             f"precharge timeout: DC link {self._dc_link_voltage_v:.1f} V below "
                             f"{cfg.precharge_voltage_ratio:.0%} of pack {self._pack_voltage_v:.1f} V "

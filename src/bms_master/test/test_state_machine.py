@@ -98,6 +98,22 @@ def test_main_plus_waits_for_dc_link_and_precharge_times_out_to_error():
     assert rig.sm.command == ALL_OPEN
 
 
+def test_precharge_times_out_only_when_its_time_has_passed_on_the_wall_clock_too():
+    # At 5x a command that needs 0.7 s of wall time to reach the contactor node (DDS matching at
+    # start-up) is 3.5 s of simulated time: not a precharge that failed.
+    rig = Rig(StateMachineConfig(precharge_timeout_s=3.0))
+    rig.sm.set_safety(OK, 0.0)
+    rig.sm.set_pack(PACK_V, 0.0, 0.0, stamp_s=0.0)
+    assert rig.sm.request(S.DRIVE, 0.0).accepted
+    for step in range(1, 41):  # 4 s simulated in 0.8 s wall
+        rig.sm.set_safety(OK, 0.1 * step)
+        out = rig.sm.step(0.1 * step, wall_s=100.0 + 0.02 * step)
+    assert out.state is S.PRECHARGE
+    rig.sm.set_safety(OK, 4.1)
+    out = rig.sm.step(4.1, wall_s=103.1)
+    assert out.state is S.ERROR and "precharge timeout" in out.reason
+
+
 def test_dc_link_sample_from_before_the_precharge_does_not_complete_it():
     # The DC link read full just before a short emptied it: that old sample must not close main+.
     rig = Rig(StateMachineConfig(precharge_timeout_s=1.0))
