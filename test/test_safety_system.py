@@ -32,7 +32,9 @@ from bms_interfaces.srv import InjectFault, RequestState, ResetFaults
 from bms_safety.limits import load_limits
 
 SPEED = 5.0
-DELIVERY_WALL_S = 0.1
+# A sample and the status crossing processes: up to 0.13 s of wall time measured with two busy
+# loops beside the suite on the 2-core machine.
+DELIVERY_WALL_S = 0.2
 SAMPLE_PERIOD_S = 0.1  # AFE and current sensor period of the simulation (sim seconds)
 LOAD_A = -10.0  # constant discharge: current flows and the discharge temperature window applies
 MODULES, CELLS, SENSORS = 4, 12, 4
@@ -314,7 +316,7 @@ def test_fault_injection_matrix(system, case: Case):
         reaction = t_level - t_start
         REACTIONS[case.id] = reaction
         # Debounce plus two sample periods, plus delivery: a sample and the status crossing
-        # processes take up to ~0.1 s of wall time on a loaded 2-core machine, which the
+        # processes take up to ~0.2 s of wall time on a loaded 2-core machine, which the
         # speed-up turns into SPEED times as much simulated time.
         bound = debounce(case.code, case.level) + 2 * SAMPLE_PERIOD_S + case.extra_bound_s + \
             DELIVERY_WALL_S * SPEED
