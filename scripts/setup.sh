@@ -42,6 +42,15 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 
+# --- servers and browser the components and their tests need --------------------------------
+# Each scripts/setup.d/*.sh adds what its component needs (Debian packages through apt_install,
+# npm packages); they run in name order with say, die and apt_install available.
+for part in "$ROOT"/scripts/setup.d/*.sh; do
+  [ -e "$part" ] || continue
+  # shellcheck disable=SC1090
+  source "$part"
+done
+
 # --- virtual environment and pinned requirements ---------------------------------------------
 if [ ! -x "$V/bin/python" ]; then
   say "creating $V"
