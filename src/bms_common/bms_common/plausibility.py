@@ -36,10 +36,11 @@ STAMP_BEHIND_TOLERANCE_S = 1.0
 RATE_WINDOW_S = 1.0  # wall seconds over which the clock rate is measured
 SEQUENCE_MODULUS = 2**32  # sequence numbers are uint32 on the wire and wrap
 
-# AFE diagnostic bits (the CellMeasurements constants; a test keeps them equal) and their meaning
-# to a consumer: docs/interfaces.md, "AFE flags".
-CELL_OPEN_WIRE, CELL_ADC_MISMATCH, CELL_OUT_OF_RANGE = 1, 2, 4
-MODULE_AFE_COMM_ERROR, MODULE_AFE_SELF_TEST, MODULE_THERMISTOR_FAULT = 1, 2, 4
+# AFE diagnostic bits: the one Python definition, for the drivers that set them (bms_slave.afe
+# re-exports them) and the consumers that read them. They are the CellMeasurements constants (a
+# test keeps them equal); their meaning to a consumer: docs/interfaces.md, "AFE flags".
+CELL_OK, CELL_OPEN_WIRE, CELL_ADC_MISMATCH, CELL_OUT_OF_RANGE = 0, 1, 2, 4  # cell_flags, uint8
+MODULE_OK, MODULE_AFE_COMM_ERROR, MODULE_AFE_SELF_TEST, MODULE_THERMISTOR_FAULT = 0, 1, 2, 4  # module_flags
 
 # Kinds of rejection (SampleGate.check), each a plausibility fault of its own in the supervisor.
 UNKNOWN_MODULE, MALFORMED, SEQUENCE, STAMP = "unknown_module", "malformed", "sequence", "stamp"

@@ -16,8 +16,8 @@ from bms_interfaces.msg import CellMeasurements
 
 def test_flag_bits_are_the_message_constants():
     from bms_common import plausibility as p
-    for name in ("CELL_OPEN_WIRE", "CELL_ADC_MISMATCH", "CELL_OUT_OF_RANGE", "MODULE_AFE_COMM_ERROR",
-                 "MODULE_AFE_SELF_TEST", "MODULE_THERMISTOR_FAULT"):
+    for name in ("CELL_OK", "CELL_OPEN_WIRE", "CELL_ADC_MISMATCH", "CELL_OUT_OF_RANGE", "MODULE_OK",
+                 "MODULE_AFE_COMM_ERROR", "MODULE_AFE_SELF_TEST", "MODULE_THERMISTOR_FAULT"):
         assert getattr(p, name) == getattr(CellMeasurements, name), name
 
 

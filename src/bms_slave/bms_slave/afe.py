@@ -13,17 +13,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Per-cell bits (CellMeasurements.cell_flags, uint8).
-AFE_CELL_FLAG_DTYPE = np.uint8
-CELL_OK = 0
-CELL_OPEN_WIRE = 1
-CELL_ADC_MISMATCH = 2
-CELL_OUT_OF_RANGE = 4
-# Module bits (CellMeasurements.module_flags).
-MODULE_OK = 0
-MODULE_AFE_COMM_ERROR = 1
-MODULE_AFE_SELF_TEST = 2
-MODULE_THERMISTOR_FAULT = 4
+from bms_common.plausibility import (  # noqa: F401 - re-exported for drivers
+    CELL_ADC_MISMATCH,
+    CELL_OK,
+    CELL_OPEN_WIRE,
+    CELL_OUT_OF_RANGE,
+    MODULE_AFE_COMM_ERROR,
+    MODULE_AFE_SELF_TEST,
+    MODULE_OK,
+    MODULE_THERMISTOR_FAULT,
+)
+
+# The flag bits are defined once, in bms_common.plausibility (the consumers' side of the
+# contract); drivers import them from here or there alike.
+AFE_CELL_FLAG_DTYPE = np.uint8  # CellMeasurements.cell_flags is uint8[]
 
 
 class AfeCommunicationError(RuntimeError):
