@@ -26,6 +26,7 @@ from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 
 from bms_common import topics
+from bms_common.stamps import to_stamp
 from bms_common.testing import RosHarness, params, start_node, wait_for
 from bms_interfaces.msg import CellMeasurements, ContactorState, PackState, SafetyStatus
 from bms_interfaces.srv import InjectFault, RequestState, ResetFaults
@@ -364,6 +365,7 @@ class Impostor:
         self.voltages = list(template.cell_voltages_v)
         self.temps = list(template.temperatures_degc)
         self.sequence = 1_000_000
+        self.last: CellMeasurements | None = None  # the newest sample it published
         self.running = True
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -386,8 +388,27 @@ class Impostor:
         while self.running:
             with self.lock:
                 self.sequence += 1
-                self.pub.publish(self.message())
+                self.last = self.message()
+                self.pub.publish(self.last)
             time.sleep(0.05)  # a publisher's pace, not a synchronisation
+
+    def out_of_order(self) -> CellMeasurements:
+        """An older sample than the newest one the receivers got: five sequence numbers and one
+        sample period behind the impostor's last sample as it arrived on the topic. Call with
+        ``lock`` held, so that no newer sample follows it.
+
+        Built from that sample, not from the impostor's view of /clock: under load its thread may
+        publish seconds of sim time apart, and a sample stamped 1 s behind the test's clock would
+        then be newer than the last one received: a restart, not a misordering."""
+        last = self.last
+        sent = wait_for(lambda: next((m for m in reversed(self.ros.snapshot(topics.CELL_MEASUREMENTS.name))
+                                      if m.module_id == self.module_id and m.sequence == last.sequence), None),
+                        20, f"the impostor's sample {last.sequence} on the topic")
+        old = CellMeasurements(module_id=sent.module_id, sequence=sent.sequence - 5,
+                               cell_voltages_v=sent.cell_voltages_v, temperatures_degc=sent.temperatures_degc)
+        old.header.frame_id = sent.header.frame_id
+        old.header.stamp = to_stamp(stamp_s(sent.header.stamp) - SAMPLE_PERIOD_S)
+        return old
 
     def close(self) -> None:
         self.running = False
@@ -422,17 +443,16 @@ def test_bad_input_becomes_plausibility_faults_and_the_supervisor_keeps_running(
         with impostor.lock:  # a repeat of the latest sequence number
             impostor.pub.publish(impostor.message())
         _, fault = first_status_with(system, t0, "PLAUS_SEQUENCE", SafetyStatus.LEVEL_WARNING, 3, -1, 20)
-        assert fault.description
+        assert "repeated" in fault.description, fault.description
 
         # Out of order: an older sequence number with an older stamp (not a restart).
         wait_for(lambda: not any(f.code == "PLAUS_SEQUENCE" for f in newest(system, topics.SAFETY_STATUS.name).faults),
                  30, "the repeat's PLAUS_SEQUENCE to expire")
-        old = impostor.message(sequence=impostor.sequence - 5)
-        old.header.stamp.sec -= 1
         t0 = sim_now(system)
         with impostor.lock:
-            impostor.pub.publish(old)
-        first_status_with(system, t0, "PLAUS_SEQUENCE", SafetyStatus.LEVEL_WARNING, 3, -1, 20)
+            impostor.pub.publish(impostor.out_of_order())
+        _, fault = first_status_with(system, t0, "PLAUS_SEQUENCE", SafetyStatus.LEVEL_WARNING, 3, -1, 20)
+        assert "out-of-order" in fault.description, fault.description
 
         # Still alive and publishing fresh status.
         before = newest(system, topics.SAFETY_STATUS.name).sequence
