@@ -40,6 +40,11 @@ LATCHED_MANY = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=1000,
     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
+# Reliable, volatile, deeper history: rare records where a burst must not lose one (the audit).
+RELIABLE_EVENTS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=50,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
+)
 DEFAULT = QoSProfile(depth=10)
 
 
@@ -67,11 +72,13 @@ BALANCING_COMMAND = Topic("balancing_command", "bms_interfaces/msg/BalancingComm
 CONTACTOR_COMMAND = Topic("contactor_command", "bms_interfaces/msg/ContactorCommand", RELIABLE)
 CONTACTOR_STATE = Topic("contactor_state", "bms_interfaces/msg/ContactorState", LATCHED)
 COMPONENTS = Topic("components", "bms_interfaces/msg/ComponentInfo", LATCHED)
+FAULT_LOG = Topic("fault_log", "bms_interfaces/msg/FaultLog", LATCHED)
+COMMAND_AUDIT = Topic("command_audit", "bms_interfaces/msg/CommandAudit", RELIABLE_EVENTS)
 
 CONTRACT_TOPICS: tuple[Topic, ...] = (
     CELL_MEASUREMENTS, PACK_MEASUREMENT, PACK_STATE, BATTERY_STATE, CELL_STATES, POWER_LIMITS,
     CURRENT_LIMITS, SAFETY_STATUS, DIAGNOSTICS, BALANCING_COMMAND, CONTACTOR_COMMAND,
-    CONTACTOR_STATE, COMPONENTS,
+    CONTACTOR_STATE, COMPONENTS, FAULT_LOG, COMMAND_AUDIT,
 )
 
 # Between simulated parts only (docs/simulation.md); not part of the BMS contract.
