@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from bms_tools import introspect
 from bms_tools.bags import commands as bag_commands
+from bms_tools.conformance import command as conformance_command
 from bms_tools.launcher.command import add_parser as add_launch_parser
 from bms_tools.replay import command as replay_command
 
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     bag_commands.register(sub)
     introspect.register(sub)
     replay_command.register(sub)
+    conformance_command.register(sub)
     return parser
 
 
