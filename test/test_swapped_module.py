@@ -64,25 +64,34 @@ def test_a_module_on_a_board_of_its_own_drives_measures_the_plant_and_replays(ro
 
     truth_2 = [m for m in list(truth) if m.module_id == MOVED]
     assert {m.module_id for m in list(truth)} == {MOVED}  # the plant sends only what it does not host
-    assert [m.sequence for m in truth_2] == list(range(1, len(truth_2) + 1)) and len(truth_2) > 100
+    # This test's reader may match the plant's writer a moment after its first samples (discovery
+    # under load, CI once lost sequences 1..6): from there on nothing may be missing.
+    sequences = [m.sequence for m in truth_2]
+    first = sequences[0] if sequences else 0
+    assert sequences == list(range(first, first + len(sequences))) and 1 <= first <= 50 and len(truth_2) > 100
     by_stamp = {to_seconds(m.header.stamp): m for m in list(measured) if m.module_id == MOVED}
     # What sim_host's own AFE would have published: the same seeded model on the same inputs.
     pack = load_pack_config("demo")
     source = Replayed()
     replica = SimulatedAfe.create(source, pack, load_sim_config(pack), MOVED)
-    compared = 0
-    for message in truth_2:
+    source.inputs = inputs_of(truth_2[0])
+    for _ in range(first - 1):
+        replica.read()  # samples before this reader matched: each draws the same amount of noise
+    compared = []
+    for index, message in enumerate(truth_2):
         source.inputs = inputs_of(message)
         expected = replica.read()
         sample = by_stamp.get(to_seconds(message.header.stamp))
         if sample is None:
-            continue  # sampled after the board was told to stop
-        compared += 1
+            continue  # before this reader matched the board, or sampled after the board was told to stop
+        compared.append(index)
         np.testing.assert_array_equal(np.asarray(sample.cell_voltages_v), expected.cell_voltage_v.astype(np.float32))
         np.testing.assert_array_equal(np.asarray(sample.temperatures_degc),
                                       expected.temperature_degc.astype(np.float32))
         assert np.abs(np.asarray(sample.cell_voltages_v) - np.asarray(message.cell_voltages_v)).max() < AFE_ERROR_V
-    assert compared >= len(truth_2) - 5, f"{compared} of {len(truth_2)} samples of module 2 published"
+    # Every sample between the first and the last one seen was published, with the expected values.
+    assert len(compared) > 100 and compared == list(range(compared[0], compared[-1] + 1)), \
+        f"{len(compared)} of {len(truth_2)} samples of module 2 published, not one block: {compared}"
 
     check = subprocess.run([bms(), "replay-check", str(tmp_path / "bag")], capture_output=True, text=True,
                            timeout=120, stdin=subprocess.DEVNULL)
