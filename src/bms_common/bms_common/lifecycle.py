@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -29,6 +30,10 @@ __all__ = [
     "BmsLifecycleNode", "LifecycleState", "TransitionCallbackReturn", "make_executor", "spin", "take_pending",
     "run_main", "ignore_late_signals",
 ]
+
+
+class ConfigurationFailed(RuntimeError):
+    """An autostarting node could not configure itself (a wrong parameter, a missing file)."""
 
 
 class BmsLifecycleNode(LifecycleNode):
@@ -54,7 +59,9 @@ class BmsLifecycleNode(LifecycleNode):
 
     def start_if_autostart(self) -> None:
         if self.autostart:
-            self.trigger_configure()
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise ConfigurationFailed(f"{self.get_fully_qualified_name()}: configuration failed (the "
+                                          "error above says why); not activated, exiting")
             self.trigger_activate()
 
     def now_s(self) -> float:
@@ -158,6 +165,9 @@ def run_main(factory: Callable[[], Sequence[Node] | Node], args: list[str] | Non
     try:
         built = factory()
         spin([built] if isinstance(built, Node) else list(built), stop=stop)
+    except ConfigurationFailed as exc:  # reported by the node: an error line, not a traceback
+        print(exc, file=sys.stderr)
+        return 1
     finally:
         if rclpy.ok():
             rclpy.shutdown()
