@@ -8,13 +8,16 @@ selects it by name. No hardware driver ships yet; docs/launch.md ("Prototype boa
 to write one. A name that is not installed stops the process with an error that lists the
 installed ones. ``afe_backend:=sim`` is built in: simulated AFEs whose cells are in the plant of
 a ``sim_host`` that leaves these modules out (``external_modules``), linked over /sim
-(bms_slave.sim_link); run the board with ``use_sim_time:=true``.
+(bms_slave.sim_link); run the board with ``use_sim_time:=true``. ``current_sensor_backend:=sim``
+likewise: the simulated current sensor, measuring the plant of a ``sim_host`` started with
+``current_sensor:=false``.
 
 Parameters (read by a short-lived ``board`` node; every node of the process sees them):
   pack (demo)                 pack configuration name or path
   modules ("" = every module)  module ids this board carries, e.g. "0, 1"
   afe_backend ("")            AFE driver name (required); sim = the simulated AFE over /sim
-  current_sensor_backend ("") pack sensor driver name; "" = this board has no current sensor
+  current_sensor_backend ("") pack sensor driver name; "" = this board has no current sensor;
+                              sim = the simulated current sensor over /sim
   sample_period_s (0.1)       sampling period of each module and of the current sensor
 """
 
@@ -28,11 +31,12 @@ from rclpy.node import Node
 
 from bms_common.lifecycle import declare, run_main
 from bms_common.pack_config import PackConfig, load_pack_config, parse_module_ids
+from bms_slave.current_sensor_node import CurrentSensorNode, simulated_current_sensor
+from bms_slave.fault_service import inject_fault_service
 from bms_slave.faults import FaultInjector
 from bms_slave.module_node import ModuleNode
 from bms_slave.sim_afe import SimulatedAfe
 from bms_slave.sim_config import load_sim_config
-from bms_slave.sim_host import CurrentSensorNode, inject_fault_service
 from bms_slave.sim_link import SimTruthLink
 
 AFE_GROUP = "bms_slave.afe_backends"
@@ -86,7 +90,9 @@ def _build(board: Node, cli_args: list[str] | None) -> list[Node]:
     else:
         afe_factory = load_factory(AFE_GROUP, afe_name)
         nodes = [ModuleNode(m, afe_factory(pack, m), namespace=namespace, cli_args=cli_args) for m in wanted]
-    if sensor_name:
+    if sensor_name == SIM_BACKEND:
+        nodes.extend(simulated_current_sensor(pack, namespace, cli_args))
+    elif sensor_name:
         sensor = load_factory(PACK_SENSOR_GROUP, sensor_name)(pack)
         nodes.append(CurrentSensorNode(sensor, sensor_name, namespace, self_timed=True, cli_args=cli_args))
     return nodes

@@ -18,6 +18,8 @@ Parameters (of the ``plant`` node; every node of the process sees them):
   profile_current_a (0.0)  current of the constant profile, CC current of cccv
   modules ("" = every module)      modules whose slave nodes this process hosts, e.g. "0, 1"
   external_modules ("" = none)     modules left out of those, hosted elsewhere
+  current_sensor (true)    host the current sensor node; false: a board hosts it
+                           (``current_sensor_backend:=sim``), measuring /sim/pack_truth
   wait_for_nodes (true), wait_for_manager (false)   when simulated time starts (below)
   pace_max_lag_s (0.3)     simulated time waits while a BMS node lags more than this (bms_slave.pacing)
   pace_max_hold_s (2.0)    wall seconds before it goes on without a node that publishes nothing
@@ -25,7 +27,9 @@ Parameters (of the ``plant`` node; every node of the process sees them):
 The plant is always the whole pack. For each module it does not host it publishes the AFE inputs
 on /sim/cell_truth and takes bleed switches from /sim/bleed_switches (bms_slave.sim_link), so
 a board on the simulated AFE backend, or another supplier's node, measures and balances the same
-cells from another process or host.
+cells from another process or host. The pack-level truth goes out on /sim/pack_truth at every
+current sensor instant, so the current sensor too can run on a board (``current_sensor:=false``).
+The nodes themselves live in bms_slave.module_node and bms_slave.current_sensor_node.
 
 Simulated time (and /clock) starts when every hosted module node and the current sensor node
 are active (``wait_for_nodes``, default true) and, independently, when ``lifecycle_manager/status``
@@ -51,14 +55,7 @@ from std_msgs.msg import String
 
 from bms_common import topics
 from bms_common.component_info import ComponentAnnouncer, Identity
-from bms_common.lifecycle import (
-    BmsLifecycleNode,
-    LifecycleState,
-    TransitionCallbackReturn,
-    declare,
-    run_main,
-    take_pending,
-)
+from bms_common.lifecycle import declare, run_main, take_pending
 from bms_common.pack_config import load_pack_config, parse_module_ids
 from bms_common.stamps import header_frame_id_of_raw, header_stamp_of_raw, to_stamp
 from bms_interfaces.msg import (
@@ -73,14 +70,14 @@ from bms_interfaces.msg import (
     PowerLimits,
     SafetyStatus,
 )
-from bms_interfaces.srv import InjectFault
+from bms_slave.current_sensor_node import CurrentSensorNode, simulated_sensor_node
+from bms_slave.fault_service import inject_fault_service
 from bms_slave.faults import FaultInjector
 from bms_slave.module_node import ModuleNode
 from bms_slave.pacing import Pacer
-from bms_slave.pack_sensor import PackSensorBackend
 from bms_slave.plant import PROFILE_NAMES, PackPlant
 from bms_slave.sim_afe import SimulatedAfe
-from bms_slave.sim_link import truth_message
+from bms_slave.sim_link import pack_truth_message, truth_message
 from bms_slave.sim_pack_sensor import SimulatedPackSensor
 
 MANAGER_STATUS = "lifecycle_manager/status"
@@ -91,81 +88,6 @@ BLEED_HOLD_S = 2.0
 # One periodic output of each BMS node that the plant drives: simulated time waits for them.
 PACED_TOPICS = ((topics.SAFETY_STATUS, SafetyStatus), (topics.PACK_STATE, PackState),
                 (topics.POWER_LIMITS, PowerLimits), (topics.CONTACTOR_STATE, ContactorState))
-
-
-def inject_fault_service(node: Node, injector: FaultInjector) -> None:
-    """Offer ``~/inject_fault`` on a simulated node, backed by its fault injector."""
-
-    def handle(request: InjectFault.Request, response: InjectFault.Response) -> InjectFault.Response:
-        response.success, response.message = injector.handle(
-            request.fault, request.module_id, request.cell, request.magnitude, request.clear)
-        if response.success:
-            node.get_logger().info(f"inject_fault: {response.message}")
-        else:
-            node.get_logger().warning(f"inject_fault refused: {response.message}")
-        return response
-
-    node.create_service(InjectFault, topics.INJECT_FAULT, handle)
-
-
-class CurrentSensorNode(BmsLifecycleNode):
-    """Publishes the pack sensor's samples as PackMeasurement."""
-
-    def __init__(self, backend: PackSensorBackend, hardware_id: str, namespace: str = "/bms", *,
-                 self_timed: bool = False, **kwargs) -> None:
-        """``self_timed``: sample on the node's own timer (``sample_period_s``) instead of when
-        the simulation host calls :meth:`sample`."""
-        super().__init__("current_sensor", Identity(
-            kind=ComponentInfo.KIND_CURRENT_SENSOR, implementation="bms_slave.current_sensor",
-            hardware_id=hardware_id), namespace=namespace, **kwargs)
-        self.backend = backend
-        self.self_timed = self_timed
-        self.sample_period_s = float(declare(self, "sample_period_s", 0.1)) if self_timed else 0.0
-        self.sequence = 0
-        self.active = False
-        self._publisher = None
-        self._timer = None
-
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._publisher = self.create_lifecycle_publisher(
-            PackMeasurement, topics.PACK_MEASUREMENT.name, topics.RELIABLE)
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.active = True
-        if self.self_timed:
-            self._timer = self.create_timer(self.sample_period_s, self.sample)
-        return super().on_activate(state)
-
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.active = False
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-            self._timer = None
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.destroy_lifecycle_publisher(self._publisher)
-        self._publisher = None
-        return TransitionCallbackReturn.SUCCESS
-
-    def sample(self) -> None:
-        if not self.active:
-            return
-        try:
-            reading = self.backend.read()
-        except Exception as exc:  # noqa: BLE001 - a driver fault (CAN timeout, OSError) skips a sample
-            self.get_logger().error(f"current sensor not answering: {exc}", throttle_duration_sec=5.0)
-            return
-        msg = PackMeasurement(
-            sequence=self.sequence, current_a=reading.current_a, pack_voltage_v=reading.pack_voltage_v,
-            dc_link_voltage_v=reading.dc_link_voltage_v,
-            insulation_resistance_ohm=reading.insulation_resistance_ohm, hvil_closed=reading.hvil_closed,
-        )
-        msg.header.stamp = to_stamp(reading.stamp_s)
-        msg.header.frame_id = "current_sensor"
-        self._publisher.publish(msg)
-        self.sequence += 1
 
 
 class PlantNode(Node):
@@ -186,6 +108,8 @@ class PlantNode(Node):
                 f"step_s={self.step_s}, sample_period_s={self.sample_period_s}")
         self.plant = PackPlant(self.pack)
         self.hosted, self.external = self._module_split()  # before the set-parameters guard
+        # False: a board hosts the current sensor (current_sensor_backend:=sim), on /sim/pack_truth.
+        self.hosts_current_sensor = bool(declare(self, "current_sensor", True))
         self._set_profile(str(declare(self, "profile", "drive")),
                           float(declare(self, "profile_current_a", 0.0)))
         self.add_on_set_parameters_callback(self._on_parameters)
@@ -193,7 +117,7 @@ class PlantNode(Node):
             kind=ComponentInfo.KIND_SIMULATION, implementation="bms_slave.plant", hardware_id="sim"))
 
         self.afes = {m: SimulatedAfe.create(self.plant, self.pack, self.plant.sim, m) for m in self.hosted}
-        self.pack_sensor = SimulatedPackSensor(self.plant, self.plant.sim)
+        self.pack_sensor = SimulatedPackSensor(self.plant, self.plant.sim) if self.hosts_current_sensor else None
         self.injector = FaultInjector(self.pack, plant=self.plant)
         inject_fault_service(self, self.injector)
 
@@ -228,6 +152,8 @@ class PlantNode(Node):
         self._pace_subscriptions = [self._follow(*paced) for paced in PACED_TOPICS] if self.pacer.enabled else []
         if self.pacer.enabled and self.external:
             self._pace_subscriptions.append(self._follow_external_modules())
+        if self.pacer.enabled and not self.hosts_current_sensor:  # a board's current sensor lags like one
+            self._pace_subscriptions.append(self._follow(topics.PACK_MEASUREMENT, PackMeasurement))
         self._last_lag_log_wall_s = -math.inf
         self.wall_start = time.monotonic()
         self._timer = self.create_timer(self.step_s / self.speed, self.step)
@@ -311,7 +237,8 @@ class PlantNode(Node):
             elif param.name == "profile_current_a":
                 current = float(param.value)
             elif param.name in ("pack", "speed", "duration", "step_s", "sample_period_s",
-                                "pack_sensor_period_s", "modules", "external_modules", "wait_for_nodes",
+                                "pack_sensor_period_s", "modules", "external_modules", "current_sensor",
+                                "wait_for_nodes",
                                 "wait_for_manager", "pace_max_lag_s", "pace_max_hold_s") and \
                     self.has_parameter(param.name):  # declared already: a change at run time
                 return SetParametersResult(successful=False, reason=f"{param.name} is fixed at start")
@@ -369,14 +296,7 @@ class PlantNode(Node):
         if self.steps % self._pack_sensor_every == 0:
             if self.current_sensor is not None:
                 self.current_sensor.sample()
-            truth = plant.pack_truth()
-            msg = PackMeasurement(
-                sequence=self.steps, current_a=truth.current_a, pack_voltage_v=truth.pack_voltage_v,
-                dc_link_voltage_v=truth.dc_link_voltage_v,
-                insulation_resistance_ohm=truth.insulation_resistance_ohm, hvil_closed=truth.hvil_closed)
-            msg.header.stamp = to_stamp(now_s)
-            msg.header.frame_id = "plant"
-            self.truth_pub.publish(msg)
+            self.truth_pub.publish(pack_truth_message(plant.pack_truth(), self.steps))
         self._publish_feedback(now_s)
         if self.duration_s > 0 and now_s >= self.duration_s - 1e-9:
             wall = time.monotonic() - self.wall_start
@@ -465,8 +385,9 @@ def build(stop: threading.Event, cli_args: list[str] | None = None) -> list[Node
                           clock=lambda: plant_node.plant.time_s)
         inject_fault_service(node, FaultInjector(plant_node.pack, afes={module_id: afe}))
         plant_node.modules.append(node)
-    sensor = CurrentSensorNode(plant_node.pack_sensor, "sim-current-sensor", namespace, cli_args=cli_args)
-    inject_fault_service(sensor, FaultInjector(plant_node.pack, pack_sensor=plant_node.pack_sensor))
+    if plant_node.pack_sensor is None:
+        return [plant_node, *plant_node.modules]
+    sensor = simulated_sensor_node(plant_node.pack_sensor, plant_node.pack, namespace, cli_args)
     plant_node.current_sensor = sensor
     return [plant_node, *plant_node.modules, sensor]
 

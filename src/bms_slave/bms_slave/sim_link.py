@@ -5,7 +5,9 @@ For every module that ``sim_host`` does not host, the plant publishes the module
 (``afe_backend:=sim``) measures them through the module's own measurement model, the same seeded
 stream ``sim_host`` would have used, and sends its bleed switches back on
 ``/sim/bleed_switches``, so the module can run in any process on any host while the pack stays
-one plant. Neither topic is part of the BMS contract.
+one plant. The pack-level truth goes out on ``/sim/pack_truth`` at every current sensor
+instant; a board with ``current_sensor_backend:=sim`` measures it the same way
+(:class:`PackTruthLink`). None of these topics is part of the BMS contract.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from rclpy.node import Node
 from bms_common import topics
 from bms_common.component_info import ComponentAnnouncer, Identity
 from bms_common.stamps import to_seconds, to_stamp
-from bms_interfaces.msg import BalancingCommand, CellMeasurements, ComponentInfo
+from bms_interfaces.msg import BalancingCommand, CellMeasurements, ComponentInfo, PackMeasurement
 
-from .plant import AfeInputs
+from .plant import AfeInputs, PackTruth
 
 
 def truth_message(module_id: int, inputs: AfeInputs, sequence: int) -> CellMeasurements:
@@ -31,6 +33,22 @@ def truth_message(module_id: int, inputs: AfeInputs, sequence: int) -> CellMeasu
     msg.cell_voltages_v = inputs.cell_voltage_v.astype(np.float32)
     msg.temperatures_degc = inputs.sensor_temperature_degc.astype(np.float32)
     return msg
+
+
+def pack_truth_message(truth: PackTruth, sequence: int) -> PackMeasurement:
+    """``/sim/pack_truth``: the true pack-level values, stamped with the plant's time."""
+    msg = PackMeasurement(
+        sequence=sequence, current_a=truth.current_a, pack_voltage_v=truth.pack_voltage_v,
+        dc_link_voltage_v=truth.dc_link_voltage_v, insulation_resistance_ohm=truth.insulation_resistance_ohm,
+        hvil_closed=truth.hvil_closed)
+    msg.header.stamp = to_stamp(truth.time_s)
+    msg.header.frame_id = "plant"
+    return msg
+
+
+def pack_truth_of(msg: PackMeasurement) -> PackTruth:
+    return PackTruth(to_seconds(msg.header.stamp), msg.current_a, msg.pack_voltage_v, msg.dc_link_voltage_v,
+                     msg.insulation_resistance_ohm, msg.hvil_closed)
 
 
 def inputs_of(msg: CellMeasurements) -> AfeInputs:
@@ -89,3 +107,29 @@ class SimTruthLink(Node):
         if self.switches[module].any() or not np.array_equal(inputs.balancing, self.switches[module]):
             self._send_switches(module)
         sample(inputs.stamp_s)
+
+
+class PackTruthLink(Node):
+    """A board's end of the pack-level link: keeps the newest ``/sim/pack_truth`` (the
+    :meth:`pack_truth` a simulated pack sensor reads) and has the current sensor sample as each
+    arrives, as ``sim_host``'s step does."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("sim_link_current_sensor", **kwargs)
+        self.announcer = ComponentAnnouncer(self, Identity(
+            kind=ComponentInfo.KIND_SIMULATION, implementation="bms_slave.sim_link", hardware_id="sim"))
+        self.truth: PackTruth | None = None
+        self.sampler: Callable[[], None] | None = None
+        self.create_subscription(PackMeasurement, topics.SIM_PACK_TRUTH, self._on_truth, topics.RELIABLE)
+        self.get_logger().info(f"current sensor: simulated, on the plant's {topics.SIM_PACK_TRUTH}")
+
+    def pack_truth(self) -> PackTruth:
+        if self.truth is None:
+            raise LookupError(f"no {topics.SIM_PACK_TRUTH} received yet (is sim_host running with "
+                              "current_sensor:=false?)")
+        return self.truth
+
+    def _on_truth(self, msg: PackMeasurement) -> None:
+        self.truth = pack_truth_of(msg)
+        if self.sampler is not None:
+            self.sampler()
