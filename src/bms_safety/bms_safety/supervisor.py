@@ -35,6 +35,7 @@ class SafetySupervisor:
         self.state = SafetyState()
         self._dirty = False
         self._last_save_s = float("-inf")
+        self.revision = 0  # +1 whenever the fault log or the latched set changes (for /bms/fault_log)
         if self.path is not None:
             self._restore(self.path, now_s)
 
@@ -61,6 +62,8 @@ class SafetySupervisor:
         for fault in result.raised:
             self.state.record(fault, now_s, self.evaluator.snapshot(fault.module_id))
             self._dirty = True
+        if result.raised:
+            self.revision += 1
         latch_changed = any(f.latched for f in result.raised)
         if latch_changed or (self._dirty and now_s - self._last_save_s >= LOG_SAVE_INTERVAL_S):
             self.save(now_s)
@@ -70,6 +73,7 @@ class SafetySupervisor:
         result = self.evaluator.reset(now_s)
         if result.cleared:
             self.save(now_s)
+            self.revision += 1
         return result
 
     def save(self, now_s: float) -> bool:

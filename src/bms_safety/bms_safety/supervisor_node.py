@@ -2,7 +2,8 @@
 
 It needs only measurements, never waits on another node, and keeps evaluating when any other
 node dies (a silent node becomes a stale-data fault). Every subscription only stores data; the
-20 Hz timer evaluates and publishes SafetyStatus, which is also the supervisor's heartbeat.
+20 Hz timer evaluates and publishes SafetyStatus, which is also the supervisor's heartbeat, and
+the fault log (/bms/fault_log) when it has changed.
 
 A shutdown raises no fault: once its own process is asked to end, or the lifecycle manager
 announces ``shutting down`` (it is deactivating the nodes whose data the supervisor checks), the
@@ -43,7 +44,7 @@ from bms_interfaces.msg import (
     CellStates,
     ComponentInfo,
     ContactorState,
-    Fault,
+    FaultLog,
     PackMeasurement,
     PowerLimits,
     SafetyStatus,
@@ -51,6 +52,7 @@ from bms_interfaces.msg import (
 from bms_interfaces.srv import ResetFaults
 from bms_safety.diagnostics import group_summary
 from bms_safety.limits import load_limits
+from bms_safety.messages import fault_log_message, fault_message
 from bms_safety.results import EvaluationResult
 from bms_safety.supervisor import SafetySupervisor
 
@@ -78,6 +80,8 @@ class SupervisorNode(BmsLifecycleNode):
             self.create_subscription(String, f"{manager}/status", self.on_manager_status, topics.LATCHED)
         self.supervisor: SafetySupervisor | None = None
         self.sequence = 0
+        self.log_sequence = 0
+        self.published_revision: int | None = None  # of the fault log; None: not sent since activation
         self.last_result: EvaluationResult | None = None
         self._entities: list = []
         self._inputs: list = []
@@ -98,6 +102,7 @@ class SupervisorNode(BmsLifecycleNode):
             self.get_logger().warning(note)
         self.status_pub = self.create_lifecycle_publisher(SafetyStatus, topics.SAFETY_STATUS.name, topics.LATCHED)
         self.diag_pub = self.create_lifecycle_publisher(DiagnosticArray, topics.DIAGNOSTICS.name, topics.DEFAULT)
+        self.log_pub = self.create_lifecycle_publisher(FaultLog, topics.FAULT_LOG.name, topics.FAULT_LOG.qos)
         sub = self.create_subscription
         self._inputs = [
             sub(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells, topics.CELL_MEASUREMENTS.qos),
@@ -115,6 +120,7 @@ class SupervisorNode(BmsLifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.timer = self.create_timer(1.0 / self.rate_hz, self.tick)
         self.diag_timer = self.create_timer(self.diagnostics_period_s, self.publish_diagnostics)
+        self.published_revision = None  # the first tick sends the log
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -132,6 +138,7 @@ class SupervisorNode(BmsLifecycleNode):
                 self.destroy_subscription(entity)
         self.destroy_lifecycle_publisher(self.status_pub)
         self.destroy_lifecycle_publisher(self.diag_pub)
+        self.destroy_lifecycle_publisher(self.log_pub)
         self._entities, self._inputs = [], []
         return TransitionCallbackReturn.SUCCESS
 
@@ -213,14 +220,19 @@ class SupervisorNode(BmsLifecycleNode):
         )
         msg.header.stamp = to_stamp(now_s)
         msg.header.frame_id = self.get_name()
-        msg.faults = [
-            Fault(code=f.code, level=int(f.level), module_id=f.module_id, cell=f.cell,
-                  value=float(f.value), limit=float(f.limit), since=to_stamp(f.since_s),
-                  latched=f.latched, description=f.description)
-            for f in result.faults
-        ]
+        msg.faults = [fault_message(f) for f in result.faults]
         self.status_pub.publish(msg)
         self.sequence += 1
+        if self.supervisor.revision != self.published_revision:
+            self.publish_fault_log(now_s)
+
+    def publish_fault_log(self, now_s: float) -> None:
+        """The persisted log and the latched faults, on activation and after every change."""
+        supervisor = self.supervisor
+        self.log_pub.publish(fault_log_message(supervisor.state, supervisor.evaluator.latched_faults(), now_s,
+                                               self.log_sequence, self.get_name()))
+        self.log_sequence += 1
+        self.published_revision = supervisor.revision
 
     def publish_diagnostics(self) -> None:
         if self.last_result is None:
