@@ -20,7 +20,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
 
-from multihost import HOSTS, SLAVE_MODULES, Probe, System, assert_inside  # noqa: E402
+from multihost import HOSTS, SENSOR_HOST, SLAVE_MODULES, Probe, System, assert_inside  # noqa: E402
 from netns import Network, ensure_nftables  # noqa: E402
 
 from bms_common.plausibility import STAMP_AHEAD_TOLERANCE_S  # noqa: E402
@@ -92,9 +92,10 @@ def node_lists(system: System, hosts: tuple[str, ...]) -> dict[str, str]:
 
 
 def expected_components() -> dict[str, str]:
-    nodes = {f"/bms/{n}": "master" for n in ("plant", "current_sensor", "safety_supervisor", "master",
-                                              "estimator", "lifecycle_manager", "multihost_probe_master")}
+    nodes = {f"/bms/{n}": "master" for n in ("plant", "safety_supervisor", "master", "estimator",
+                                              "lifecycle_manager", "multihost_probe_master")}
     nodes |= {"/bms/contactor": "hv", "/bms/multihost_probe_hv": "hv"}
+    nodes |= {"/bms/current_sensor": SENSOR_HOST, "/bms/sim_link_current_sensor": SENSOR_HOST}
     for host, modules in SLAVE_MODULES.items():
         nodes |= {f"/bms/module_{m}": host for m in modules}
         nodes[f"/bms/sim_link_{'_'.join(map(str, modules))}"] = host
@@ -131,11 +132,14 @@ def silence_before(stale: dict, modules: list[int]) -> float:
 
 def test_an_unplugged_slave_host_makes_exactly_its_modules_stale_and_opens_the_contactors(subnet):
     system, probe, _ = subnet
+    assert SENSOR_HOST == "slave1"  # this host carries the current sensor too
     mine = list(SLAVE_MODULES["slave1"])
     cut = time.monotonic()
     system.network.set_link("slave1", up=False)
     try:
         stale = probe.first("safety", cut, lambda e: e["stale"] == mine, 30, f"STALE_MODULE for modules {mine}")
+        sensor = probe.first("safety", cut, lambda e: "STALE_CURRENT_SENSOR" in e["codes"], 30,
+                             "STALE_CURRENT_SENSOR (the current sensor is on the unplugged host)")
         opened = probe.first("contactor", cut, lambda e: not e["closed"], 30, "the contactors to open")
         probe.first("pack", cut, lambda e: e["state"] == PackState.STATE_ERROR, 30, "the master in ERROR")
     finally:
@@ -145,7 +149,8 @@ def test_an_unplugged_slave_host_makes_exactly_its_modules_stale_and_opens_the_c
     assert all(set(e["stale"]) <= set(mine) for e in probe.events("safety", cut)), probe.events("safety", cut)
     silent_s = silence_before(stale, mine)
     figure(f"slave host unplugged: STALE_MODULE {mine} {stale['t'] - cut:.2f} s after the cut (wall), "
-           f"{silent_s:.2f} s after its newest sample (sim); contactors open {opened['t'] - cut:.2f} s after the cut")
+           f"{silent_s:.2f} s after its newest sample (sim); STALE_CURRENT_SENSOR {sensor['t'] - cut:.2f} s "
+           f"after the cut (wall); contactors open {opened['t'] - cut:.2f} s after the cut")
     assert silent_s <= STALE_BOUND_S, f"stale after {silent_s:.3f} s of silence, bound {STALE_BOUND_S:.3f} s"
 
     for m in mine:
@@ -180,6 +185,8 @@ def test_a_killed_slave_host_restarts_rejoins_and_the_system_recovers(subnet):
     theirs = list(SLAVE_MODULES["slave2"])
     stale = probe.first("safety", killed, lambda e: e["stale"] == theirs, 30, f"STALE_MODULE for modules {theirs}")
     assert all(set(e["stale"]) <= set(theirs) for e in probe.events("safety", killed))
+    # The current sensor is on another host: it stays fresh.
+    assert not [e for e in probe.events("safety", killed) if "STALE_CURRENT_SENSOR" in e["codes"]]
     assert silence_before(stale, theirs) <= STALE_BOUND_S, stale
     probe.first("contactor", killed, lambda e: not e["closed"], 30, "the contactors to open")
     restarted = time.monotonic()

@@ -5,6 +5,8 @@ the fault-injection matrix of issue 5: every fault the simulation can inject rea
 code and level within the check's debounce plus two sample periods (on the SIM clock), names the
 right module and cell or sensor, and for FAULT the safe state follows (main contactors open,
 master in ERROR). Then bad input over DDS and a SIGKILL restart of the supervisor with a latch.
+The cooling_failure case runs first, on a system of its own (hot_system: a small pack of power
+cells on a hot day, see hot_pack), which is torn down before the demo system starts.
 
 Reaction times are printed (``-s`` shows them) so the closing note can quote them.
 """
@@ -43,6 +45,7 @@ LIMITS = load_limits("nmc")
 REACTIONS: dict[str, float] = {}  # case id -> measured sim seconds (reported at the end)
 # The test's limit table freezes a temperature after this long instead of 600 s (one change only).
 STUCK_TEMPERATURE_S = 20.0
+HOT_MODULES, HOT_LOAD_A = 2, -30.0  # the cooling_failure case's pack (hot_pack) and its load
 
 
 def stamp_s(stamp) -> float:
@@ -69,17 +72,37 @@ def fast_thermal_pack(tmp: Path) -> Path:
     return path
 
 
+def hot_pack(tmp: Path) -> Path:
+    """Two modules of four 2.5 Ah NMC power cells (18650 class, 30 A continuous) on a hot day: air
+    and coolant at 40 degC, 5 W/K from each cell to the coolant.
+
+    A cooling failure heats a cell only by its own losses, I^2 R over a heat capacity that both
+    grow with the cell's capacity: what matters is the C-rate. The demo's 50 Ah cells at the 30 A
+    this system allows (the master's fallback discharge limit: no estimator runs) warm by ~0.003
+    K/s, hours to a limit. These cells at 30 A (12 C) lose ~20 W each: with cooling they settle
+    ~4 K above the coolant, without it they climb ~0.35 K/s and cross the 60 degC FAULT limit
+    about a minute (simulated) after the failure. The master's derated limits (from the demo's
+    300 A) stay above 30 A, so the load holds until the FAULT opens the contactors.
+    """
+    config = Path(__file__).resolve().parents[1] / "config"
+    pack = yaml.safe_load((config / "packs/demo.yaml").read_text())
+    pack.update(name="hot_power_cells", modules=HOT_MODULES, cells_per_module=4, nominal_capacity_ah=2.5,
+                temperature_sensors=[[0, 1], [2, 3]])
+    pack["simulation"] = {"seed": 7, "initial_soc": 0.9, "ambient_degc": 40.0, "cooling_w_per_k": 5.0}
+    path = tmp / "hot_power_cells.yaml"
+    path.write_text(yaml.safe_dump(pack))
+    return path
+
+
 def supervisor_args(tmp: Path, pack: Path) -> list[str]:
     return params(autostart=True, use_sim_time=True, state_dir=str(tmp / "state"), pack=str(pack))
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("safety")
-    pack = fast_thermal_pack(tmp)
+def start_system(tmp: Path, pack: Path, load_a: float) -> RosHarness:
+    """The simulated system with a constant load, in DRIVE; the harness follows its topics."""
     procs = {
         "sim": start_node(tmp, "bms_slave", "sim_host",
-                          *params(speed=SPEED, profile="constant", profile_current_a=LOAD_A, pack=str(pack))),
+                          *params(speed=SPEED, profile="constant", profile_current_a=load_a, pack=str(pack))),
         "supervisor": start_node(tmp, "bms_safety", "supervisor", *supervisor_args(tmp, pack)),
         "contactor": start_node(tmp, "bms_master", "contactor", *params(autostart=True, use_sim_time=True)),
         "master": start_node(tmp, "bms_master", "master",
@@ -89,6 +112,15 @@ def system(tmp_path_factory):
     }
     ros = RosHarness("safety_test")
     ros.procs, ros.tmp, ros.pack = procs, tmp, pack
+    try:
+        _until_drive(ros)
+    except BaseException:
+        stop_system(ros)
+        raise
+    return ros
+
+
+def _until_drive(ros: RosHarness) -> None:
     ros.collect(PackState, topics.PACK_STATE.name, topics.RELIABLE)
     ros.collect(ContactorState, topics.CONTACTOR_STATE.name, topics.LATCHED)
     ros.collect(SafetyStatus, topics.SAFETY_STATUS.name, topics.LATCHED)
@@ -97,12 +129,30 @@ def system(tmp_path_factory):
     wait_for(lambda: ros.snapshot(topics.PACK_STATE.name) and ros.snapshot(topics.SAFETY_STATUS.name)
              and ros.snapshot("/clock"), 60, "simulation, master and supervisor running")
     in_state(ros, PackState.STATE_DRIVE, 60)
-    yield ros
+
+
+def stop_system(ros: RosHarness) -> None:
     ros.close()
-    for proc in procs.values():
+    for proc in ros.procs.values():
         proc.stop()
     if REACTIONS:
         print("\nreaction times (sim s):", ", ".join(f"{k} {v:.3f}" for k, v in REACTIONS.items()))
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("safety")
+    ros = start_system(tmp, fast_thermal_pack(tmp), LOAD_A)
+    yield ros
+    stop_system(ros)
+
+
+@pytest.fixture
+def hot_system(tmp_path):
+    """For one case only: started and stopped around it (the matrix runs it before the others)."""
+    ros = start_system(tmp_path, hot_pack(tmp_path), HOT_LOAD_A)
+    yield ros
+    stop_system(ros)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -221,6 +271,9 @@ class Case:
     cross: Callable[[CellMeasurements], bool] | None = None
     trigger: Callable[[RosHarness], float] | None = None
     notes: dict = field(default_factory=dict)
+    # The fixture the case runs on; one other than "system" is the case's own and is thrown away
+    # after it (no recovery).
+    system: str = "system"
 
 
 def _drift_back(ros: RosHarness, case: Case) -> None:
@@ -251,9 +304,14 @@ def _welded_trigger(ros: RosHarness) -> float:
 
 
 OV, UV = threshold("CELL_OV", 3), threshold("CELL_UV", 3)
-T_HIGH = threshold("TEMP_HIGH_DISCHARGE", 3)
+T_HIGH, T_WARN = threshold("TEMP_HIGH_DISCHARGE", 3), threshold("TEMP_HIGH_DISCHARGE", 1)
 
 CASES = [
+    # First: its own system (hot_system) comes and goes before the demo system starts. Module 0
+    # loses its coolant, module 1 carries the same current with its cooling intact ("cooled").
+    Case("cooling_failure", "cooling_failure", "plant", 0, -1, 0.0, "TEMP_HIGH_DISCHARGE", 3, 0, None,
+         start="cross", timeout_s=180, cross=lambda m: max(m.temperatures_degc) > T_HIGH,
+         system="hot_system", notes={"cooled": 1}),
     Case("cell_drift_up", "cell_drift", "plant", 1, 3, 1000.0, "CELL_OV", 3, 1, 3, start="cross",
          timeout_s=120, recover=_drift_back, cross=lambda m: m.cell_voltages_v[3] > OV),
     Case("cell_drift_down", "cell_drift", "plant", 2, 8, -1000.0, "CELL_UV", 3, 2, 8, start="cross",
@@ -298,7 +356,9 @@ def sensors_over_limit(ros: RosHarness, module_id: int, since_s: float, until_s:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_fault_injection_matrix(system, case: Case):
+def test_fault_injection_matrix(request: pytest.FixtureRequest, case: Case):
+    system = request.getfixturevalue(case.system)
+    disposable = case.system != "system"
     recover_to_drive(system)
     t_inject = sim_now(system)
     inject(system, case.node, case.fault, case.module_id, case.cell, case.magnitude)
@@ -332,6 +392,9 @@ def test_fault_injection_matrix(system, case: Case):
             assert fault.cell in over, (fault.cell, over)
         for code, level, module_id, cell in case.notes.get("also", []):
             first_status_with(system, t_inject, code, level, module_id, cell, 10)
+        if (cooled := case.notes.get("cooled")) is not None:  # the failure, not the load, heated it
+            peak = max(max(m.temperatures_degc) for m in module_samples(system, cooled))
+            assert peak < T_WARN, f"module {cooled}, cooled, reached {peak:.1f} degC: the load alone overheats"
         assert "(" not in fault.code and fault.description  # a readable explanation travels along
         if case.level >= SafetyStatus.LEVEL_FAULT:
             assert fault.latched
@@ -341,18 +404,19 @@ def test_fault_injection_matrix(system, case: Case):
                      "main contactors open (safe state)")
             in_state(system, PackState.STATE_ERROR)
             assert not newest(system, topics.SAFETY_STATUS.name).contactors_allowed
-        if case.recover is not None:
+        if not disposable and case.recover is not None:
             case.recover(system, case)
-        else:
+        elif not disposable:
             inject(system, case.node, case.fault, case.module_id, case.cell, clear=True)
         cleared = True
     finally:
-        if not cleared:  # leave the system usable for the next case
+        if not cleared and not disposable:  # leave the system usable for the next case
             try:
                 inject(system, case.node, case.fault, case.module_id, case.cell, clear=True)
             except AssertionError:
                 pass
-    recover_to_drive(system)
+    if not disposable:
+        recover_to_drive(system)
 
 
 # -- bad input over DDS ----------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The simulated system spread over four namespaced hosts (test/test_multihost.py, docs/deployment.md).
 
-  master   plant (sim_host, with the current sensor), supervisor, master, estimator, lifecycle manager
+  master   plant (sim_host, hosting no slave node), supervisor, master, estimator, lifecycle manager
   hv       contactor node (the contactor driver's own board)
-  slave1   board process: module nodes 0 and 1 (simulated AFEs on the plant's cells over /sim)
+  slave1   board process: module nodes 0 and 1 (simulated AFEs on the plant's cells over /sim) and
+           the current sensor node (the simulated sensor on the plant's /sim/pack_truth)
   slave2   board process: module nodes 2 and 3
 
 Every process runs inside its host's namespace with the README's multi-host discovery settings;
@@ -28,6 +29,7 @@ from bms_common.testing import executable, params, wait_for
 
 HOSTS = ("master", "hv", "slave1", "slave2")
 SLAVE_MODULES = {"slave1": (0, 1), "slave2": (2, 3)}
+SENSOR_HOST = "slave1"  # the slave board that carries the current sensor, as on a real pack
 PROBE = Path(__file__).resolve().parent / "multihost_probe.py"
 
 
@@ -136,7 +138,7 @@ class System:
         external = ", ".join(str(m) for ms in SLAVE_MODULES.values() for m in ms)
         self.node("master", "bms_slave", "sim_host",
                   *params(pack=pack, speed=self.speed, profile="drive", wait_for_manager=True,
-                          external_modules=external))
+                          external_modules=external, current_sensor=False))
         self.node("master", "bms_safety", "supervisor",
                   *params(pack=pack, state_dir=state, autostart=True, use_sim_time=True))
         self.node("master", "bms_master", "master", *params(pack=pack, startup_request="DRIVE", use_sim_time=True))
@@ -149,8 +151,9 @@ class System:
 
     def start_slave_host(self, host: str, *ros_args: str) -> None:
         modules = ", ".join(map(str, SLAVE_MODULES[host]))
+        sensor = params(current_sensor_backend="sim") if host == SENSOR_HOST else []
         self.node(host, "bms_slave", "board", *params(pack="demo", modules=modules, afe_backend="sim",
-                                                        use_sim_time=True), *ros_args)
+                                                        use_sim_time=True), *sensor, *ros_args)
 
     def start_all(self) -> None:
         self.start_master_host()
