@@ -73,7 +73,7 @@ def test_boards_launch_reaches_drive_on_the_emulator_and_opens_on_a_silent_board
     env = {"BMS_CAN_CONFIG": str(can_bus)}
     emulator = EmulatorProcess([executable("bms_can", "emulator"), "--pack", "demo"], tmp_path / "emulator.log", env)
     launch = NodeProcess(
-        [shutil.which("bms") or f"{sys.prefix}/bin/bms", "launch", "boards", "afe_backend:=can",
+        [shutil.which("bms") or f"{sys.prefix}/bin/bms", "launch", "boards", "gui:=false", "afe_backend:=can",
          "current_sensor_backend:=can", "contactor_backend:=can", "mode:=DRIVE", "record:=false",
          f"state_dir:={tmp_path / 'state'}"], tmp_path / "launch.log", env)
     try:

@@ -29,7 +29,7 @@ def record_run(root: Path, *launch_options: str, seconds: float = SIM_SECONDS) -
     """A bag of the full simulated system (fresh state, so the estimator starts from the
     measurements as a fresh one does). At speed 5: at 10 a loaded 2-core CI machine made the
     recorded nodes skip most of their ticks, which is a different run, not a different node."""
-    launcher = NodeProcess([bms(), "launch", *launch_options, "sim", f"speed:={SPEED}", f"duration:={seconds}",
+    launcher = NodeProcess([bms(), "launch", *launch_options, "sim", "gui:=false", f"speed:={SPEED}", f"duration:={seconds}",
                             f"bag:={root / 'bag'}", f"state_dir:={root / 'state'}"], root / "launch.log")
     try:
         wait_for(lambda: not launcher.alive(), 120, "the recorded run to end")

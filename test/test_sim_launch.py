@@ -19,7 +19,7 @@ SIM_SECONDS = 90
 def test_full_simulated_system(tmp_path):
     bag, state = tmp_path / "bag", tmp_path / "state"
     launcher = NodeProcess(
-        [shutil.which("bms") or f"{sys.prefix}/bin/bms", "launch", "sim", "speed:=10",
+        [shutil.which("bms") or f"{sys.prefix}/bin/bms", "launch", "sim", "gui:=false", "speed:=10",
          f"duration:={SIM_SECONDS}", f"bag:={bag}", f"state_dir:={state}"],
         tmp_path / "launch.log")
     try:

@@ -50,7 +50,7 @@ def test_a_module_on_a_board_of_its_own_drives_measures_the_plant_and_replays(ro
     truth = ros.collect(CellMeasurements, topics.SIM_CELL_TRUTH, topics.PER_MODULE)
     measured = ros.collect(CellMeasurements, topics.CELL_MEASUREMENTS.name, topics.CELL_MEASUREMENTS.qos)
     states = ros.collect(PackState, topics.PACK_STATE.name, topics.PACK_STATE.qos)
-    launcher = NodeProcess([bms(), "launch", "sim", "speed:=3", "duration:=20", f"external_modules:={MOVED}",
+    launcher = NodeProcess([bms(), "launch", "sim", "gui:=false", "speed:=3", "duration:=20", f"external_modules:={MOVED}",
                             "external_board:=true", f"bag:={tmp_path / 'bag'}", f"state_dir:={tmp_path / 'state'}"],
                            tmp_path / "launch.log")
     try:
@@ -157,7 +157,7 @@ def test_a_left_out_module_that_never_starts_is_named_and_the_contactors_stay_op
     coils = ros.collect(ContactorCommand, topics.SIM_CONTACTOR_COILS, topics.RELIABLE)
     commands = ros.collect(ContactorCommand, topics.CONTACTOR_COMMAND.name, topics.CONTACTOR_COMMAND.qos)
     statuses = ros.collect(SafetyStatus, topics.SAFETY_STATUS.name, topics.SAFETY_STATUS.qos)
-    launcher = NodeProcess([bms(), "launch", "sim", "speed:=3", f"external_modules:={MOVED}", "record:=false",
+    launcher = NodeProcess([bms(), "launch", "sim", "gui:=false", "speed:=3", f"external_modules:={MOVED}", "record:=false",
                             f"state_dir:={tmp_path / 'state'}"], tmp_path / "launch.log")
     try:
         # The manager gives up after service_wait_timeout_s (30 s) and the launch ends with it.

@@ -44,7 +44,7 @@ def bms() -> str:
 
 def start(state_dir: Path, log_path: Path, *arguments: str) -> NodeProcess:
     """`bms launch sim` at speed 5 without a recorder; returns once the master is in DRIVE."""
-    launch = NodeProcess([bms(), "launch", "sim", "speed:=5", "record:=false", f"state_dir:={state_dir}",
+    launch = NodeProcess([bms(), "launch", "sim", "gui:=false", "speed:=5", "record:=false", f"state_dir:={state_dir}",
                           *arguments], log_path)
     try:
         wait_for(lambda: "-> DRIVE" in launch.output() or "-> ERROR" in launch.output() or not launch.alive(),

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from bms_gui import cli as gui_command
 from bms_tools import introspect
 from bms_tools.bags import commands as bag_commands
 from bms_tools.conformance import command as conformance_command
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     introspect.register(sub)
     replay_command.register(sub)
     conformance_command.register(sub)
+    gui_command.register(sub)
     return parser
 
 

@@ -18,13 +18,13 @@ import numpy as np  # noqa: E402
 
 from bms_common import topics  # noqa: E402
 from bms_tools.bags.progress import Progress  # noqa: E402
-from bms_tools.bags.reading import BagError, open_decoding  # noqa: E402
+from bms_tools.bags.reading import BagError, RunClock, open_decoding  # noqa: E402
 
 SAFETY_LEVELS = ("OK", "WARNING", "ALARM", "FAULT")
 
 
 class _Series:
-    """Samples of one topic: time (s from bag start) and per-message values."""
+    """Samples of one topic: time (s on the run's own clock) and per-message values."""
 
     def __init__(self) -> None:
         self.t: list[float] = []
@@ -68,10 +68,10 @@ def _collect(path: Path) -> dict[str, _Series]:
     with open_decoding(path) as reader:
         connections = [c for c in reader.connections if c.topic in handlers]
         total, done = sum(c.msgcount for c in connections), 0
-        start = reader.start_time
+        clock = RunClock()
         for connection, timestamp, raw in reader.messages(connections=connections):
-            handlers[connection.topic]((timestamp - start) / 1e9,
-                                       reader.deserialize(raw, connection.msgtype))
+            message = reader.deserialize(raw, connection.msgtype)
+            handlers[connection.topic](clock.seconds(message, timestamp), message)
             done += 1
             progress.update(f"reading {path}: {done} / {total} messages")
     progress.finish(f"read {done} messages")

@@ -32,3 +32,31 @@ def open_decoding(path: Path) -> AnyReader:
     not the installed ones."""
     _check(path)
     return AnyReader([path], default_typestore=get_typestore(Stores.EMPTY))
+
+
+class RunClock:
+    """Time on the run's own clock: the messages' header stamps (simulated seconds in a sped-up
+    run), from the first stamp seen. The recorder's receive time is wall time: a 240 s run at
+    speed 4 spans 60 s of it. A message without a stamp falls back to the receive time, offset
+    so that it continues the header clock."""
+
+    def __init__(self) -> None:
+        self._origin_ns: int | None = None
+        self._receive_offset_ns: int | None = None
+
+    def seconds(self, message: object, receive_ns: int) -> float:
+        header = getattr(message, "header", None)
+        stamp_ns = (header.stamp.sec * 1_000_000_000 + header.stamp.nanosec) if header else 0
+        if stamp_ns <= 0:
+            if self._receive_offset_ns is None:
+                self._receive_offset_ns = (self._origin_ns or receive_ns) - receive_ns
+            stamp_ns = receive_ns + self._receive_offset_ns
+        elif self._receive_offset_ns is None:
+            self._receive_offset_ns = stamp_ns - receive_ns
+        if self._origin_ns is None:
+            self._origin_ns = stamp_ns
+        return (stamp_ns - self._origin_ns) / 1e9
+
+    def seconds_of_origin(self) -> float:
+        """The first stamp seen, in seconds (0 before any)."""
+        return (self._origin_ns or 0) / 1e9

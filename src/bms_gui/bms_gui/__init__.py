@@ -1,0 +1,1 @@
+"""Web GUI of the open BMS: live dashboard, recorded-run viewer, operator commands."""

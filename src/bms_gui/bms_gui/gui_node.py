@@ -1,0 +1,183 @@
+"""The ``gui`` node: subscribes to the contract topics and serves the web GUI from one process.
+
+The rclpy executor spins in a thread; uvicorn (asyncio) serves HTTP and WebSocket in the main
+thread. Message callbacks update one :class:`PackView` under a lock; the web app takes a
+snapshot of it at the display rate. Not a managed node: it needs nothing from the others to
+start, and a port it cannot bind is logged and ends this process only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import rclpy
+import uvicorn
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+from bms_common import topics
+from bms_common.component_info import ComponentAnnouncer, Identity
+from bms_common.lifecycle import declare, ignore_late_signals
+from bms_common.version import INTERFACE_VERSION, compatible
+from bms_gui.auth import Authenticator
+from bms_gui.server import MAX_WS_MESSAGE_BYTES, GuiApp, make_app
+from bms_gui.view import PackView
+from bms_interfaces.msg import (
+    CellMeasurements,
+    CellStates,
+    CommandAudit,
+    ComponentInfo,
+    ContactorCommand,
+    ContactorState,
+    CurrentLimits,
+    FaultLog,
+    PackMeasurement,
+    PackState,
+    SafetyStatus,
+)
+from bms_interfaces.srv import RequestState, ResetFaults
+
+SERVICE_TIMEOUT_S = 5.0
+STATE_VALUES = {"STANDBY": PackState.STATE_STANDBY, "DRIVE": PackState.STATE_DRIVE,
+                "CHARGE": PackState.STATE_CHARGE}
+
+
+class GuiNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("gui", **kwargs)
+        self.host = str(declare(self, "host", "127.0.0.1"))
+        self.port = int(declare(self, "port", 8080))
+        self.display_hz = float(declare(self, "display_hz", 5.0))
+        self.runs_dir = Path(str(declare(self, "runs_dir", "runs")))
+        self.users_file = Path(str(declare(self, "users_file", "state/gui_users")))
+        self.audit_log = Path(str(declare(self, "audit_log", "state/gui_audit.log")))
+        self.tls_cert = str(declare(self, "tls_cert", ""))
+        self.tls_key = str(declare(self, "tls_key", ""))
+        self.lock = threading.Lock()
+        self.view = PackView(stale_after_s=float(declare(self, "stale_after_s", 1.0)))
+        subscriptions = (
+            (CellMeasurements, topics.CELL_MEASUREMENTS, self.view.on_cells),
+            (PackMeasurement, topics.PACK_MEASUREMENT, self.view.on_pack_measurement),
+            (PackState, topics.PACK_STATE, self.view.on_pack_state),
+            (CurrentLimits, topics.CURRENT_LIMITS, self.view.on_current_limits),
+            (SafetyStatus, topics.SAFETY_STATUS, self.view.on_safety),
+            (ContactorState, topics.CONTACTOR_STATE, self.view.on_contactor_state),
+            (ContactorCommand, topics.CONTACTOR_COMMAND, self.view.on_contactor_command),
+            (CellStates, topics.CELL_STATES, self.view.on_cell_states),
+            (FaultLog, topics.FAULT_LOG, self.view.on_fault_log),
+            (CommandAudit, topics.COMMAND_AUDIT, self.view.on_audit),
+        )
+        for msg_type, topic, handler in subscriptions:
+            self.create_subscription(msg_type, topic.name, self._locked(handler), topic.qos)
+        self.create_subscription(ComponentInfo, topics.COMPONENTS.name, self._on_component, topics.LATCHED_MANY)
+        self.audit_publisher = self.create_publisher(CommandAudit, topics.COMMAND_AUDIT.name,
+                                                     topics.COMMAND_AUDIT.qos)
+        self.request_state = self.create_client(RequestState, topics.REQUEST_STATE)
+        self.reset_faults = self.create_client(ResetFaults, topics.RESET_FAULTS)
+        self.announcer = ComponentAnnouncer(self, Identity(kind=ComponentInfo.KIND_GUI,
+                                                           implementation="bms_gui.gui_node"))
+
+    def _locked(self, handler):
+        def on_message(msg) -> None:
+            with self.lock:
+                handler(msg, time.monotonic())
+        return on_message
+
+    def _on_component(self, msg: ComponentInfo) -> None:
+        with self.lock:
+            self.view.on_component(msg, time.monotonic(), compatible(INTERFACE_VERSION, msg.interface_version))
+
+    # --- the web app's backend -------------------------------------------------------------
+    def snapshot(self) -> tuple[int, dict, bytes]:
+        now = time.monotonic()
+        with self.lock:
+            return self.view.version, self.view.status(now), self.view.grid(now)
+
+    def live(self) -> tuple[PackView, float]:
+        return self.view, time.monotonic()
+
+    async def call(self, command: str, argument: str) -> tuple[bool, str]:
+        if command == "request_state":
+            client, request = self.request_state, RequestState.Request(state=STATE_VALUES[argument])
+        else:
+            client, request = self.reset_faults, ResetFaults.Request()
+        if not client.service_is_ready():
+            return False, f"service {client.srv_name} is not available (is the node running?)"
+        future = client.call_async(request)
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        future.add_done_callback(lambda _: loop.call_soon_threadsafe(done.set))
+        try:
+            await asyncio.wait_for(done.wait(), SERVICE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return False, f"no answer from {client.srv_name} within {SERVICE_TIMEOUT_S:g} s"
+        response = future.result()
+        if command == "request_state":
+            return bool(response.accepted), response.reason
+        return bool(response.success), response.reason
+
+    def audit(self, record: dict) -> None:
+        msg = CommandAudit()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self.get_name()
+        msg.origin, msg.user, msg.peer = "gui", record["user"], record["peer"]
+        msg.command, msg.argument = record["command"], record["argument"]
+        msg.success, msg.answer = record["success"], record["answer"]
+        self.audit_publisher.publish(msg)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    node = GuiNode()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    log = node.get_logger()
+    code = 0
+    try:
+        sock = bind(node.host, node.port)
+    except OSError as error:
+        log.error(f"cannot serve the GUI on {node.host}:{node.port}: {error.strerror or error}; "
+                  "the GUI is off, the rest of the system is not affected (choose another gui_port)")
+        code = 1
+    else:
+        tls = bool(node.tls_cert and node.tls_key)
+        gui = GuiApp(node, Authenticator(node.users_file), node.runs_dir, node.audit_log,
+                     display_hz=node.display_hz, tls=tls)
+        config = uvicorn.Config(make_app(gui), log_level="warning", ws_max_size=MAX_WS_MESSAGE_BYTES * 16,
+                                ssl_certfile=node.tls_cert or None, ssl_keyfile=node.tls_key or None,
+                                lifespan="on", timeout_graceful_shutdown=2)
+        port = sock.getsockname()[1]
+        log.info(f"GUI at {'https' if tls else 'http'}://{node.host}:{port}/ "
+                 f"(accounts: {'yes' if gui.auth.accounts_exist() else 'none, read-only'})")
+        uvicorn.Server(config).run(sockets=[sock])
+    executor.shutdown()
+    node.destroy_node()
+    rclpy.try_shutdown()
+    ignore_late_signals()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
