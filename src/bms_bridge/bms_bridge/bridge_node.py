@@ -115,7 +115,7 @@ class CloudBridge(Node):
         self.latest: dict[str, object] = {}
         self.fresh: set[str] = set()
         self.components_seen = 0
-        self.birth_due = time.monotonic() + 3.0
+        self.birth_due = time.monotonic() + 1.0
         sub = self.create_subscription
         sub(CellMeasurements, topics.CELL_MEASUREMENTS.name, self._on_cells, topics.CELL_MEASUREMENTS.qos)
         for msg_type, topic in ((PackMeasurement, topics.PACK_MEASUREMENT), (CellStates, topics.CELL_STATES),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,9 @@ class MqttLink:
             hint = " (check username and password)" if reason_code.value in (134, 135) else ""
             self._report(f"{self.settings.where}: the broker refused the connection: {reason_code}{hint}")
             return
+        # Retain as published: a retained message (a stale command) stays recognisable as one.
         for topic in self._subscriptions:
-            client.subscribe(topic, qos=1)
+            client.subscribe(topic, options=SubscribeOptions(qos=1, retainAsPublished=True))
         self.connected.set()
         self._report("")
         if self._on_connected:

@@ -89,6 +89,17 @@ def _chown(path: Path, user: str) -> None:
             os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
 
 
+def _check_reachable(directory: Path, user: str) -> None:
+    """The server drops to ``user``: every parent directory must let others through (o+x)."""
+    if os.geteuid() != 0:
+        return
+    for parent in directory.resolve().parents:
+        if not parent.stat().st_mode & 0o001:
+            raise ServerError(f"{directory}: {parent} is not searchable by other users (mode "
+                              f"{parent.stat().st_mode & 0o777:o}), so the {user} user the server runs as cannot "
+                              f"reach its data; use a directory under a searchable path (e.g. /tmp) or chmod o+x")
+
+
 def _wait_port(port: int, proc: subprocess.Popen, what: str, log: Path, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -149,6 +160,7 @@ def start_broker(directory: Path, port: int = 0, tls_port: int = 0) -> tuple[sub
     """Configure (first time) and start mosquitto in ``directory``; returns the process and settings."""
     binary = mosquitto_binary()
     directory = directory.resolve()
+    _check_reachable(directory, "mosquitto")
     data = directory / "data"
     data.mkdir(parents=True, exist_ok=True)
     certs = make_certificates(directory / "certs")
@@ -229,6 +241,7 @@ def start_database(directory: Path, port: int = 0) -> tuple[subprocess.Popen, Da
         raise ServerError(f"PostgreSQL 15 not found in {PG_BIN} (run 'make setup': scripts/setup.d/cloud.sh)")
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
+    _check_reachable(directory, "postgres")
     data = directory / "pgdata"
     _chown(directory, "postgres")
     if not (data / "PG_VERSION").exists():
