@@ -44,6 +44,10 @@ class CurrentHistory:
         while self._samples[0][0] < stamp_s - self.horizon_s:
             self._samples.popleft()
 
+    def oldest_s(self) -> float:
+        """Stamp of the oldest sample kept, inf when there is none."""
+        return self._samples[0][0] if self._samples else np.inf
+
     def newest_s(self) -> float:
         """Stamp of the newest sample, -inf when there is none."""
         return self._samples[-1][0] if self._samples else -np.inf

@@ -75,6 +75,10 @@ class FilterTuning:
     nominal_capacity_ah: float = 1.0  # for C-rates and the learning bounds
     r0_min_ohm: float = 0.0
     r0_max_ohm: float = 1.0
+    # The model's error at rest that the published SOC uncertainty stands for (Estimator.soc_std):
+    # the filter's variance assumes the model exact and was 5 to 10 times too small. Calibrated
+    # on the PyBaMM drives (docs/estimation.md, "Uncertainty"); not used by the filter itself.
+    soc_std_model_error_v: float = 0.007
     learn_r0: bool = True
     learn_capacity: bool = True
 

@@ -129,13 +129,48 @@ class Estimator:
 
     def _first_soc(self, voltage_v: np.ndarray, current_a: np.ndarray) -> None:
         start = self._needs_first_soc & np.isfinite(voltage_v) & np.isfinite(current_a)
-        rest_voltage_v = voltage_v[start] - self.state[ekf.R0, start] * current_a[start]
-        self.state[ekf.SOC, start] = self.params.ocv.soc_at(rest_voltage_v)
-        self.state[ekf.P00, start] = FIRST_MEASUREMENT_SOC_STD**2
+        i_a = current_a[start]
+        # Under load the RC voltages are unknown (so is the current's history): anywhere between
+        # rest (0, the load has just begun) and their steady state for this current (it has
+        # flowed for long). Take the middle, with the spread of a uniform distribution over that
+        # range, so that the filter shares the first voltage's error between SOC and
+        # polarisation instead of putting all of it into the SOC. At rest, as before: both zero.
+        loaded = np.abs(i_a) >= self.tuning.rest_current_c * self.tuning.nominal_capacity_ah
+        half_v1 = np.where(loaded, 0.5 * self.r1_ohm[start] * i_a, 0.0)
+        half_v2 = np.where(loaded, 0.5 * self.r2_ohm[start] * i_a, 0.0)
+        rest_voltage_v = voltage_v[start] - self.state[ekf.R0, start] * i_a - half_v1 - half_v2
+        soc = self.params.ocv.soc_at(rest_voltage_v)
+        self.state[ekf.SOC, start] = soc
+        self.state[ekf.V1, start], self.state[ekf.V2, start] = half_v1, half_v2
+        var_v1 = np.maximum(self.state[ekf.P11, start], half_v1**2 / 3.0)
+        var_v2 = np.maximum(self.state[ekf.P22, start], half_v2**2 / 3.0)
+        self.state[ekf.P11, start], self.state[ekf.P22, start] = var_v1, var_v2
+        # The SOC came from the voltage less the assumed RC voltages: an RC voltage too high by
+        # dv puts the SOC too low by dv / slope. The filter knows it through the correlation.
+        slope = np.clip(self.params.ocv.slope_v_per_soc(soc), self.tuning.flat_slope_v, self.tuning.jacobian_max_v)
+        loaded_var = np.where(loaded, (var_v1 + var_v2) / slope**2, 0.0)
+        p00 = FIRST_MEASUREMENT_SOC_STD**2 + loaded_var
+        self.state[ekf.P00, start] = p00
+        self.state[ekf.P01, start] = np.where(loaded, -var_v1 / slope, 0.0)
+        self.state[ekf.P02, start] = np.where(loaded, -var_v2 / slope, 0.0)
         self.state[ekf.WIN_SOC, start] = self.state[ekf.SOC, start]
         self.state[ekf.WIN_VAR, start] = self.state[ekf.P00, start]
         self._needs_first_soc &= ~start
         self._awaiting_first_soc = bool(self._needs_first_soc.any())
+
+    def set_soc(self, soc: float | np.ndarray, soc_std: float | np.ndarray) -> None:
+        """Start every cell from a known SOC (scalar or one per cell) with its uncertainty,
+        instead of a restored one or the OCV of the first voltage."""
+        soc = np.broadcast_to(np.asarray(soc, dtype=float), (self.cells,))
+        soc_std = np.broadcast_to(np.asarray(soc_std, dtype=float), (self.cells,))
+        self.state[ekf.SOC] = np.clip(soc, 0.0, 1.0)
+        self.state[ekf.P00] = soc_std**2
+        self.state[ekf.P01] = self.state[ekf.P02] = 0.0
+        self.state[ekf.WIN_SOC] = self.state[ekf.SOC]
+        self.state[ekf.WIN_VAR] = self.state[ekf.P00]
+        self.state[ekf.WIN_AH] = self.state[ekf.WIN_ERR_AH] = 0.0
+        self._needs_first_soc[:] = False
+        self._awaiting_first_soc = False
 
     @property
     def awaiting_first_soc(self) -> bool:
@@ -148,7 +183,24 @@ class Estimator:
 
     @property
     def soc_std(self) -> np.ndarray:
+        """The SOC's uncertainty: the filter's own (which assumes the model exact) and the SOC
+        that the model's error at rest stands for where the SOC is (docs/estimation.md,
+        "Uncertainty")."""
+        return np.sqrt(np.maximum(self.state[ekf.P00], 0.0) + self.model_soc_std**2)
+
+    @property
+    def filter_soc_std(self) -> np.ndarray:
+        """The EKF's SOC standard deviation alone: too small wherever the model is biased."""
         return np.sqrt(np.maximum(self.state[ekf.P00], 0.0))
+
+    @property
+    def model_soc_std(self) -> np.ndarray:
+        """The SOC error that the model's error at rest (``soc_std_model_error_v``) means at each
+        cell's SOC: that error over the OCV slope, the slope bounded as the filter bounds it
+        (between ``flat_slope_v``, below which the voltage is not trusted, and ``jacobian_max_v``)."""
+        slope = np.clip(self.params.ocv.slope_v_per_soc(self.state[ekf.SOC]), self.tuning.flat_slope_v,
+                        self.tuning.jacobian_max_v)
+        return self.tuning.soc_std_model_error_v / slope
 
     @property
     def capacity_ah(self) -> np.ndarray:

@@ -44,6 +44,7 @@ from bms_common.lifecycle import (
 from bms_common.pack_config import ConfigError, load_pack_config
 from bms_common.plausibility import SampleGate, physical_ranges
 from bms_common.stamps import to_seconds, to_stamp
+from bms_common.timer_watchdog import TimerWatchdog
 from bms_estimation.current_alignment import CurrentHistory, samples_to_use
 from bms_estimation.estimator import Estimator, tunable_fields
 from bms_estimation.sop import SopLimits
@@ -53,6 +54,16 @@ from bms_safety.limits import LimitTable, load_limits
 STATE_FILE = "estimator.npz"
 MAX_QUEUED_SAMPLES = 20  # per module: 2 s at 10 Hz
 FUTURE_TOLERANCE_S = 1.0  # a sample stamped further ahead of the node's clock is dropped
+BACKENDS = ("numpy", "compiled")  # the names ekf.select_backend takes
+
+
+def positive(node, name: str, default: float, zero_ok: bool = False) -> float:
+    """A finite float parameter above zero (or at least zero); else a ValueError that names it."""
+    value = float(declare(node, name, default))
+    if not math.isfinite(value) or value < 0.0 or (value == 0.0 and not zero_ok):
+        raise ValueError(f"{node.get_fully_qualified_name()}: parameter {name} must be a finite number "
+                         f"{'>= 0' if zero_ok else '> 0'}, got {value!r}")
+    return value
 
 
 def sop_limits_from_table(table: LimitTable) -> SopLimits:
@@ -73,26 +84,50 @@ class EstimatorNode(BmsLifecycleNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("estimator", Identity(kind=ComponentInfo.KIND_ESTIMATOR,
                                                implementation="bms_estimation.estimator_node"), **kwargs)
+        # A wrong value is a configuration error that configure reports (with autostart too),
+        # never a traceback: the node stays up and says what to fix.
+        self.config_error = ""
+        try:
+            self.read_parameters()
+        except ValueError as exc:
+            self.config_error = str(exc)
+        self.active = False
+
+    def read_parameters(self) -> None:
+        name = self.get_fully_qualified_name()
         self.pack_name = str(declare(self, "pack", "demo"))
         state_dir = str(declare(self, "state_dir", ""))
         self.state_path = None if state_dir == "none" else \
             Path(state_dir or os.environ.get("BMS_STATE_DIR", "state")).expanduser() / STATE_FILE
         self.backend = str(declare(self, "backend", "")) or None
-        self.period_s = float(declare(self, "period_s", 0.1))
-        self.cell_states_period_s = float(declare(self, "cell_states_period_s", 1.0))
-        self.save_period_s = float(declare(self, "save_period_s", 10.0))
-        self.current_wait_s = float(declare(self, "current_wait_s", 1.0))
-        self.first_soc_wait_s = float(declare(self, "first_soc_wait_s", 2.0))
+        if self.backend not in (None, *BACKENDS):
+            raise ValueError(f"{name}: parameter backend must be one of {', '.join(BACKENDS)} or empty "
+                             f"(automatic), got {self.backend!r}")
+        self.period_s = positive(self, "period_s", 0.1)
+        self.cell_states_period_s = positive(self, "cell_states_period_s", 1.0)
+        self.save_period_s = positive(self, "save_period_s", 10.0)
+        self.current_wait_s = positive(self, "current_wait_s", 1.0, zero_ok=True)
+        self.first_soc_wait_s = positive(self, "first_soc_wait_s", 2.0, zero_ok=True)
+        # A known starting SOC (a researcher's run on recorded data): one for every cell or one
+        # per cell; it replaces a restored SOC (capacity and resistance are still restored).
+        value = self.declare_parameter("initial_soc", None, ParameterDescriptor(dynamic_typing=True)).value
+        soc = np.atleast_1d(np.asarray([] if value is None or value == "" else value))
+        if soc.size and (soc.dtype.kind not in "if" or not np.all((soc >= 0.0) & (soc <= 1.0))):
+            raise ValueError(f"{name}: parameter initial_soc must be a fraction 0..1 or a list of them "
+                             f"(one per cell), got {value!r}")
+        self.initial_soc = soc.astype(float) if soc.size else None
+        self.initial_soc_std = positive(self, "initial_soc_std", 0.05)
         # Filter tuning (ekf.FilterTuning): parameters tuning.<field>, set ones override the default.
         self.tuning_overrides = {}
-        for name in tunable_fields():
-            value = self.declare_parameter(f"tuning.{name}", None,
-                                           ParameterDescriptor(dynamic_typing=True)).value
+        for field in tunable_fields():
+            value = self.declare_parameter(f"tuning.{field}", None, ParameterDescriptor(dynamic_typing=True)).value
             if value is not None:
-                self.tuning_overrides[name] = value
-        self.active = False
+                self.tuning_overrides[field] = value
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.config_error:
+            self.get_logger().error(f"configuration error: {self.config_error}")
+            return TransitionCallbackReturn.FAILURE
         try:
             self.pack = load_pack_config(self.pack_name)
             self.sop_limits = sop_limits_from_table(load_limits(self.pack.limits))
@@ -104,9 +139,17 @@ class EstimatorNode(BmsLifecycleNode):
         try:
             self.estimator = Estimator(pack, backend=self.backend, tuning_overrides=self.tuning_overrides)
         except ValueError as exc:
-            self.get_logger().error(f"{self.get_fully_qualified_name()}: {exc}")
+            self.get_logger().error(f"configuration error: {self.get_fully_qualified_name()}: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        if self.initial_soc is not None and self.initial_soc.size not in (1, pack.cell_count):
+            self.get_logger().error(
+                f"configuration error: {self.get_fully_qualified_name()}: parameter initial_soc has "
+                f"{self.initial_soc.size} values; give one, or one per cell ({pack.cell_count}, module-major)")
             return TransitionCallbackReturn.FAILURE
         self.restore()
+        if self.initial_soc is not None:
+            self.estimator.set_soc(self.initial_soc, self.initial_soc_std)
+            self.get_logger().info(f"initial SOC from the parameter (std {self.initial_soc_std:g})")
         cells, modules = pack.cells_per_module, pack.modules
         # Every sample is used, in order, even when several of a module arrive between two ticks
         # (a stalled process, a fast simulation): (stamp, voltages, temperature per cell).
@@ -117,6 +160,7 @@ class EstimatorNode(BmsLifecycleNode):
         self.sensor_of_cell = np.asarray(pack.sensor_of_cell())
         self.current = CurrentHistory(horizon_s=max(2.0, 5 * self.period_s))
         self.last_step_s = math.nan
+        self.first_current_s = math.inf
         self.last_states_s = self.last_save_s = -math.inf
         self.states_pub = self.create_lifecycle_publisher(CellStates, topics.CELL_STATES.name, topics.RELIABLE)
         self.power_pub = self.create_lifecycle_publisher(PowerLimits, topics.POWER_LIMITS.name, topics.RELIABLE)
@@ -151,6 +195,7 @@ class EstimatorNode(BmsLifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = True
         self.timer = self.create_timer(self.period_s, self.tick)
+        self.watchdog = TimerWatchdog(self, self.period_s, "the estimator's step (CellStates, PowerLimits)")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -165,6 +210,8 @@ class EstimatorNode(BmsLifecycleNode):
 
     # -- inputs -------------------------------------------------------------------------------
     def on_cells(self, msg: CellMeasurements) -> None:
+        if self.active:
+            self.watchdog.input_arrived()
         # The contract's rule (bms_common.plausibility): a rejected sample is no sample, so its
         # module's cells are not measured (they only predict) until a usable one comes.
         stamp_s = to_seconds(msg.header.stamp)
@@ -198,6 +245,7 @@ class EstimatorNode(BmsLifecycleNode):
 
     # -- the batched step ---------------------------------------------------------------------
     def tick(self) -> None:
+        self.watchdog.ticked()
         # Everything received up to now counts, however the executor interleaved it with the tick.
         take_pending(self.pack_sub, self.on_pack)
         take_pending(self.cells_sub, self.on_cells)
@@ -223,6 +271,7 @@ class EstimatorNode(BmsLifecycleNode):
         for (use, stamps_s, voltage_v, temperature_degc), step_s in zip(rounds, steps_s, strict=True):
             # Modules without a sample in this round predict with the newest current.
             at_s = np.where(use, stamps_s, now_s)
+            self.warn_without_current(use, stamps_s)
             current_a = np.repeat(self.current.at(at_s, max_extrapolation_s=2 * self.period_s), cells)
             self.estimator.step(voltage_v.ravel(), current_a, step_s, temperature_degc.ravel())
         stamp = to_stamp(now_s)
@@ -239,6 +288,24 @@ class EstimatorNode(BmsLifecycleNode):
         if now_s - self.last_save_s >= self.save_period_s:
             self.save()
             self.last_save_s = now_s
+
+    def warn_without_current(self, use: np.ndarray, stamps_s: np.ndarray) -> None:
+        """Say so when a module's sample is stepped without a current sample from its time: one
+        older than the current history (``CurrentHistory.horizon_s``: samples queued that long, a
+        burst of replayed data) or newer than its newest sample (the current came late or not at
+        all). It then gets the nearest current, held for up to two periods, or no update."""
+        oldest_s, newest_s = self.current.oldest_s(), self.current.newest_s()
+        if not math.isfinite(self.first_current_s):
+            self.first_current_s = oldest_s
+        # Samples from before the first current sample (start-up) are not worth a warning.
+        outside = use & (stamps_s >= self.first_current_s) & ((stamps_s < oldest_s) | (stamps_s > newest_s))
+        if outside.any():
+            modules = np.flatnonzero(outside)
+            self.get_logger().warning(
+                f"modules {modules.tolist()}: samples stamped {np.round(stamps_s[modules], 3).tolist()} s stepped "
+                f"without a current sample from their time (history {oldest_s:.3f}..{newest_s:.3f} s): nearest "
+                "current held for up to two periods, else no update. Feed faster than real time only in "
+                "lockstep (docs/estimation.md, 'Running the estimator alone')", throttle_duration_sec=5.0)
 
     def usable_rounds(self, now_s: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """The queued samples to use now, as rounds of at most one sample per module, oldest first:

@@ -64,6 +64,33 @@ def test_first_soc_comes_from_the_open_circuit_voltage(make_pack) -> None:
     np.testing.assert_allclose(est.soc, np.linspace(0.2, 0.9, est.cells), atol=0.01)
 
 
+def test_first_soc_under_load_allows_for_the_polarisation_it_cannot_see(make_pack) -> None:
+    # A cell at 50 % that has been charged at 0.5C for minutes: its voltage carries R0 and both
+    # RC voltages in steady state. Taken as OCV + R0 i alone (before), the SOC came out high.
+    est = Estimator(make_pack())
+    i_a = 0.5 * est.params.capacity_ah
+    polarised_v = est.params.ocv.voltage_v(0.5) + (est.params.r0_ohm + est.params.r1_ohm + est.params.r2_ohm) * i_a
+    naive_soc = float(est.params.ocv.soc_at(polarised_v - est.params.r0_ohm * i_a))
+    est.step(np.full(est.cells, polarised_v), i_a, 0.1)
+    assert np.all(np.abs(est.soc - 0.5) < 0.6 * abs(naive_soc - 0.5))
+    # The RC voltages start at half their steady state, uncertain by a uniform spread over it.
+    assert np.all(est.state[ekf.V1] > 0.0) and np.all(est.state[ekf.P11] > 1e-4 * 0.5)
+    rested = Estimator(make_pack())
+    rested.step(est.params.ocv.voltage_v(np.full(est.cells, 0.5)), 0.0, 0.1)
+    assert np.all(rested.state[ekf.V1] == 0.0)  # at rest nothing changes
+
+
+def test_a_given_soc_replaces_the_first_voltage_and_a_restored_soc(make_pack) -> None:
+    est = Estimator(make_pack())
+    est.set_soc(np.linspace(0.1, 0.8, est.cells), 0.02)
+    assert not est.awaiting_first_soc
+    np.testing.assert_allclose(est.soc, np.linspace(0.1, 0.8, est.cells))
+    np.testing.assert_allclose(est.filter_soc_std, 0.02)
+    assert np.all(est.soc_std > est.filter_soc_std)  # plus the model's own error, never less
+    est.set_soc(0.5, 0.1)
+    np.testing.assert_allclose(est.soc, 0.5)
+
+
 def test_state_survives_a_restart_through_savez(tmp_path, make_pack) -> None:
     est = Estimator(make_pack(), initial_soc=0.7)
     drive(est, 300, seed=2)
