@@ -52,17 +52,12 @@ def servers() -> Servers:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def clear_database(servers: Servers) -> None:
-    for table in ("cell_frames", "pack_summaries", "estimates", "limits", "events", "rejected_records"):
-        query(servers, f"DELETE FROM {table} RETURNING 1") if _exists(servers, table) else None
-
-
-def _exists(servers: Servers, table: str) -> bool:
-    return bool(query(servers, "SELECT to_regclass(%s)", table)[0][0])
+def use_site(servers: Servers, site: str) -> None:
+    servers.site = site
 
 
 def test_events_and_cell_frames_arrive_record_by_record_over_tls(ros: RosHarness, servers: Servers, tmp_path: Path):
-    clear_database(servers)
+    use_site(servers, "tls")
     feed = Feed(ros)
     sink = start_sink(servers, tmp_path)
     bridge = start_bridge(servers, tmp_path, tmp_path / "outbox.sqlite", cell_rate_hz=0.0,
@@ -101,11 +96,11 @@ def test_events_and_cell_frames_arrive_record_by_record_over_tls(ros: RosHarness
     assert births and births[0]["pack"]["modules"] == 4
     seqs = all_seqs(servers)
     assert seqs == list(range(1, seqs[-1] + 1)), "every bridge record stored exactly once"
-    assert query(servers, "SELECT count(*) FROM pack_summaries")[0][0] > 0
+    assert query(servers, "SELECT count(*) FROM pack_summaries WHERE site = %s", servers.site)[0][0] > 0
 
 
 def test_broker_sink_and_bridge_killed_in_turn_lose_nothing(ros: RosHarness, servers: Servers, tmp_path: Path):
-    clear_database(servers)
+    use_site(servers, "outages")
     feed = Feed(ros)
     outbox = tmp_path / "outbox.sqlite"
     sink = start_sink(servers, tmp_path)
@@ -154,7 +149,7 @@ def test_broker_sink_and_bridge_killed_in_turn_lose_nothing(ros: RosHarness, ser
 
 
 def test_a_small_outbox_drops_telemetry_counted_never_events(ros: RosHarness, servers: Servers, tmp_path: Path):
-    clear_database(servers)
+    use_site(servers, "small_outbox")
     feed = Feed(ros)
     outbox = tmp_path / "outbox.sqlite"
     sink = start_sink(servers, tmp_path)
@@ -179,24 +174,31 @@ def test_a_small_outbox_drops_telemetry_counted_never_events(ros: RosHarness, se
     assert dropped > 0
     seqs = all_seqs(servers)
     missing = set(range(1, seqs[-1] + 1)) - set(seqs)
-    assert len(missing) == dropped, "every record not stored is a counted drop"
-    assert not missing & set(r[0] for r in query(servers, "SELECT seq FROM events"))
+    # Every record not stored lies in a reported gap; a dropped record may still have arrived when
+    # it was sent before the outage and its acknowledgement was pending.
+    covered = set().union(*(range(g["first_seq"], g["last_seq"] + 1) for g in gaps if g["reason"] == "outbox_full"))
+    assert missing and missing <= covered and len(missing) <= dropped
+    event_seqs = {r[0] for r in query(servers, "SELECT seq FROM events WHERE site = %s", servers.site)}
+    assert not missing & event_seqs
     assert len(stored_events(servers, "fault_raised")) == 1 and len(stored_events(servers, "fault_cleared")) == 1
-    for gap in gaps:
-        assert set(range(gap["first_seq"], gap["last_seq"] + 1)) >= missing & set(range(gap["first_seq"], gap["last_seq"] + 1))
 
 
 def test_connection_errors_say_which_and_the_bridge_keeps_buffering(ros: RosHarness, servers: Servers, tmp_path: Path):
+    use_site(servers, "errors")
     Feed(ros)
     foreign = make_certificates(tmp_path / "foreign_ca")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
+    silent = socket.socket()  # a loopback listener that accepts and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
     cases = {
         "password": ({"password": "wrong"}, "check username and password"),
         "ca": ({"broker_port": servers.broker.tls_port, "tls": True, "ca_file": str(foreign["ca.crt"])},
                "certificate is not trusted"),
         "closed": ({"broker_port": closed_port}, "connection refused"),
+        "silent": ({"broker_port": silent.getsockname()[1]}, "no MQTT handshake"),
     }
     bridges = {name: start_bridge(servers, tmp_path, tmp_path / f"{name}.sqlite", name=f"bridge_{name}", **extra)
                for name, (extra, _) in cases.items()}
@@ -208,3 +210,4 @@ def test_connection_errors_say_which_and_the_bridge_keeps_buffering(ros: RosHarn
     finally:
         for bridge in bridges.values():
             bridge.stop()
+        silent.close()

@@ -40,6 +40,7 @@ class Servers:
     database: DatabaseInfo
     broker_proc: subprocess.Popen
     db_proc: subprocess.Popen
+    site: str = "lab"  # each test its own site: nothing of an earlier test's sessions reaches it
 
     def kill_broker(self) -> None:
         stop_process(self.broker_proc, sig=9)
@@ -60,12 +61,13 @@ def start_servers(root: Path) -> Servers:
 
 def start_sink(servers: Servers, log_dir: Path, name: str = "sink") -> NodeProcess:
     return NodeProcess([executable("bms_bridge", "cloud_sink"), "--dsn", servers.database.dsn,
-                        "--broker-port", str(servers.broker.port), "--username", "sink"],
+                        "--broker-port", str(servers.broker.port), "--username", "sink",
+                        "--client-id", f"sink-{servers.site}"],
                        log_dir / f"{name}.log", env={"BMS_MQTT_PASSWORD": servers.broker.users["sink"]})
 
 
 def start_bridge(servers: Servers, log_dir: Path, outbox: Path, name: str = "cloud_bridge", **extra) -> NodeProcess:
-    values = {"site": "lab", "pack": "demo", "broker_port": servers.broker.port, "username": "bridge",
+    values = {"site": servers.site, "pack": "demo", "broker_port": servers.broker.port, "username": "bridge",
               "password": servers.broker.users["bridge"], "outbox": str(outbox), "ack_timeout_s": 4.0} | extra
     return start_node(log_dir, "bms_bridge", "cloud_bridge", "-r", f"__node:={name}", *params(**values), log=name)
 
@@ -82,13 +84,14 @@ def outbox_count(path: Path) -> int:
 
 def query(servers: Servers, sql: str, *args) -> list[tuple]:
     with psycopg.connect(servers.database.dsn) as conn:
-        return conn.execute(sql, args).fetchall()
+        return conn.execute(sql, args[0] if len(args) == 1 and isinstance(args[0], dict) else args).fetchall()
 
 
 def stored_samples(servers: Servers) -> dict[tuple[int, int], list[float]]:
     """(module, sequence) -> voltages, for every module sample in every stored cell frame."""
     out: dict[tuple[int, int], list[float]] = {}
-    for seqs, volts, cells in query(servers, "SELECT module_seq, voltages_v, cells_per_module FROM cell_frames"):
+    for seqs, volts, cells in query(servers, "SELECT module_seq, voltages_v, cells_per_module FROM cell_frames "
+                                    "WHERE site = %s", servers.site):
         for module, seq in enumerate(seqs):
             if seq >= 0:
                 assert (module, seq) not in out, f"module {module} sample {seq} stored twice"
@@ -97,14 +100,15 @@ def stored_samples(servers: Servers) -> dict[tuple[int, int], list[float]]:
 
 
 def stored_events(servers: Servers, type_: str | None = None) -> list[dict]:
-    rows = query(servers, "SELECT body FROM events WHERE type = %s ORDER BY seq" if type_ else
-                 "SELECT body FROM events ORDER BY seq", *([type_] if type_ else []))
+    rows = query(servers, "SELECT body FROM events WHERE site = %s AND type = %s ORDER BY seq" if type_ else
+                 "SELECT body FROM events WHERE site = %s ORDER BY seq", servers.site, *([type_] if type_ else []))
     return [r[0] if isinstance(r[0], dict) else json.loads(r[0]) for r in rows]
 
 
 def all_seqs(servers: Servers) -> list[int]:
-    rows = query(servers, " UNION ALL ".join(f"SELECT seq FROM {t}" for t in
-                                             ("cell_frames", "pack_summaries", "estimates", "limits", "events")))
+    rows = query(servers, " UNION ALL ".join(f"SELECT seq FROM {t} WHERE site = %(site)s" for t in
+                                             ("cell_frames", "pack_summaries", "estimates", "limits", "events")),
+                 {"site": servers.site})
     return sorted(r[0] for r in rows)
 
 
