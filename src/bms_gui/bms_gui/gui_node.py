@@ -172,7 +172,8 @@ def main(args: list[str] | None = None) -> int:
         log.info(f"GUI at {'https' if tls else 'http'}://{node.host}:{port}/ "
                  f"(accounts: {'yes' if gui.auth.accounts_exist() else 'none, read-only'})")
         uvicorn.Server(config).run(sockets=[sock])
-    executor.shutdown()
+    executor.shutdown(timeout_sec=5)  # wakes the spinning thread; it ends before the node goes
+    spinner.join(5)
     node.destroy_node()
     rclpy.try_shutdown()
     ignore_late_signals()

@@ -24,6 +24,8 @@ function el(tag, attrs = {}, ...children) {
   for (const c of children) e.append(c instanceof Node ? c : String(c));
   return e;
 }
+// Run time: simulated seconds in a simulation, epoch seconds on the wall clock (shown as UTC).
+function fmtTime(t) { return t > 1e8 ? new Date(t * 1000).toISOString().slice(11, 21) + " UTC" : `${t.toFixed(1)} s`; }
 function where(module, cell) { return module < 0 ? "pack" : cell < 0 ? `module ${module}` : `module ${module} cell ${cell}`; }
 
 // ---------- binary grid ----------
@@ -148,7 +150,7 @@ function drawPlot(canvas, points, lines, title, tNow) {
   if (hi === lo) { hi += 0.5; lo -= 0.5; }
   const X = (t) => L + (t - t0) / WINDOW_S * (W - L - R), Y = (v) => T + (hi - v) / (hi - lo) * (H - T - B);
   ctx.fillStyle = "#556"; ctx.fillText(hi.toPrecision(4), 2, T + 9); ctx.fillText(lo.toPrecision(4), 2, H - B);
-  ctx.fillText(`${t0.toFixed(0)} s`, L, H - 4); ctx.fillText(`${t1.toFixed(0)} s`, W - R - 40, H - 4);
+  ctx.fillText(fmtTime(t0), L, H - 4); ctx.fillText(fmtTime(t1), W - R - 90, H - 4);
   let legend = L + ctx.measureText(title).width + 16;
   for (const [i, colour, name] of lines) {
     ctx.strokeStyle = colour; ctx.beginPath(); let pen = false;
@@ -175,7 +177,7 @@ function drawCellHistory() {
 // ---------- status ----------
 function renderStatus(s) {
   gui.status = s;
-  text("run-clock", s.run_time === null ? "t = –" : `t = ${s.run_time.toFixed(1)} s`);
+  text("run-clock", s.run_time === null ? "t = –" : `t = ${fmtTime(s.run_time)}`);
   const state = s.state.state || "–", level = (s.safety && s.safety.level) || "–";
   text("op-state", state); $("op-state").className = state === "ERROR" ? "level-FAULT" : "";
   text("state-reason", s.state.reason || "");
@@ -235,7 +237,7 @@ function renderFaults(s) {
     const latched = (log.latched || []).some((f) => f.code === entry.code && f.module === entry.module && f.cell === entry.cell);
     box.append(el("details", { class: "fault-entry" },
       el("summary", {}, `${entry.code} `, el("span", { class: `chip level-${entry.level}` }, entry.level),
-        ` ${where(entry.module, entry.cell)} · ${entry.count}× · first ${entry.first.toFixed(1)} s · last ${entry.last.toFixed(1)} s${latched ? " · LATCHED" : ""} · ${entry.description}`),
+        ` ${where(entry.module, entry.cell)} · ${entry.count}× · first ${fmtTime(entry.first)} · last ${fmtTime(entry.last)}${latched ? " · LATCHED" : ""} · ${entry.description}`),
       el("div", { class: "frame" }, `first freeze frame: ${frameText(entry.first_frame)}`),
       el("div", { class: "frame" }, `last freeze frame: ${frameText(entry.last_frame)}`)));
   }
@@ -288,14 +290,16 @@ async function loadRuns() {
   const r = await fetch("/api/runs"), body = await r.json(), select = $("run-select");
   for (const run of body.runs) select.append(el("option", { value: run.name }, `${run.name} (${(run.size_bytes / 1e6).toFixed(1)} MB)`));
   select.onchange = () => openRun(select.value);
-  let pending = null, busy = false;
-  const scrub = async () => {
-    if (busy) { pending = true; return; }
-    busy = true;
-    do { pending = false; await showRunAt(Number($("timeline").value)); } while (pending);
-    busy = false;
-  };
   $("timeline").oninput = scrub;
+}
+// One request at a time; moves made meanwhile collapse into one request for the latest time.
+let scrubPending = false, scrubBusy = false;
+async function scrub() {
+  if (scrubBusy) { scrubPending = true; return; }
+  scrubBusy = true;
+  try {
+    do { scrubPending = false; await showRunAt(Number($("timeline").value)); } while (scrubPending);
+  } finally { scrubBusy = false; }
 }
 async function openRun(name) {
   text("run-answer", name ? "opening…" : "");
@@ -305,8 +309,8 @@ async function openRun(name) {
   gui.run = { name, duration: body.duration_s };
   gui.fields = body.series_fields; gui.series = body.series;
   const tl = $("timeline"); tl.max = body.duration_s.toFixed(1); tl.disabled = false; tl.value = "0";
+  await scrub();
   text("run-answer", `${name}: ${body.duration_s.toFixed(1)} s of run time`); $("run-answer").className = "answer";
-  await showRunAt(0);
 }
 async function showRunAt(t) {
   const name = encodeURIComponent(gui.run.name);
