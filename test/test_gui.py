@@ -401,3 +401,42 @@ def test_a_port_in_use_ends_only_the_gui_with_a_reason(system, tmp_path):
     assert second.proc.returncode == 1
     assert f"cannot serve the GUI on 127.0.0.1:{system['port']}" in second.output()
     assert system["gui"].alive() and http(f"{system['url']}/api/session")[0] == 200
+
+
+def test_gui_in_the_simulated_system(browser, ros, tmp_path):
+    """`bms launch sim gui:=true`: the page shows the master's operating state and a voltage the
+    slave node published, and the components table lists the running components."""
+    ros.collect(CellMeasurements, topics.CELL_MEASUREMENTS.name, topics.PER_MODULE)
+    port = free_port()
+    launcher = NodeProcess([shutil.which("bms") or f"{sys.prefix}/bin/bms", "launch", "sim", "speed:=1",
+                            "record:=false", f"state_dir:={tmp_path / 'state'}", f"gui_port:={port}"],
+                           tmp_path / "launch.log")
+    url = f"http://127.0.0.1:{port}"
+
+    def serving() -> bool:
+        try:
+            return http(f"{url}/api/session")[0] == 200
+        except OSError:
+            return False
+
+    context = browser.new_context(viewport={"width": 1280, "height": 1500}, bypass_csp=True)
+    try:
+        wait_for(serving, 120, f"the GUI of the launched system on {url}", poll_s=0.5)
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_function("document.getElementById('op-state').textContent === 'DRIVE'", timeout=120000)
+        page.wait_for_function("bms.grid && bms.grid.modules === 4", timeout=60000)
+        shown = hover_text(page, 1, 5)
+        assert shown.startswith("module 1 cell 5: ") and shown.endswith(" V"), shown
+        value = float(shown.split(": ")[1].split()[0])
+        published = [m.cell_voltages_v[5] for m in ros.snapshot(topics.CELL_MEASUREMENTS.name)[-400:] if m.module_id == 1]
+        assert published and min(abs(v - value) for v in published) < 0.0006, (value, published[-5:])
+        for kind in ("master", "safety", "estimator", "slave", "contactor", "gui"):
+            assert page.locator("#components td", has_text=kind).count() > 0, kind
+        page.mouse.click(*page.evaluate("[bms.cellCenter(1, 5).x, bms.cellCenter(1, 5).y]"))
+        page.wait_for_function("bms.cellHistory.length > 0", timeout=30000)
+        page.mouse.move(*page.evaluate("[bms.cellCenter(1, 5).x, bms.cellCenter(1, 5).y]"))
+        page.screenshot(path=str(SHOTS / "live-sim.png"), full_page=True)
+    finally:
+        context.close()
+        launcher.stop(timeout_s=30)
