@@ -155,6 +155,7 @@ def test_an_unplugged_slave_host_makes_exactly_its_modules_stale_and_opens_the_c
 
     for m in mine:
         probe.first("cells", plugged, lambda e, m=m: e["module"] == m, 30, f"module {m}'s samples after re-plugging")
+    probe.first("current", plugged, lambda e: True, 30, "the current sensor's samples after re-plugging")
     # The data flows again, but STALE_MODULE is a latched FAULT: the pack stays open until reset.
     latest = probe.events("safety")[-1]
     assert latest["stale"] == mine and not latest["allowed"], latest

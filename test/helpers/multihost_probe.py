@@ -10,6 +10,8 @@ namespace of the machine):
   {"topic": "contactor", "stamp", "closed", "by_safety"}                 on every change
   {"topic": "cells", "module", "stamp"}                                  first sample of a module
                                                                          after a silence of 0.5 s
+  {"topic": "current", "stamp"}                                          first pack_measurement
+                                                                         after a silence of 0.5 s
   {"topic": "answer", "command", "ok", "text"}                           after each command
   {"topic": "answer", "command": "gaps", "ok", "samples": {module: n}, "max_gap_s": {module: s}}
 Run it with ``--ros-args -p use_sim_time:=true`` to have arrivals on simulated time.
@@ -33,7 +35,14 @@ from rclpy.node import Node
 from bms_common import topics
 from bms_common.component_info import ComponentAnnouncer, Identity, host_name
 from bms_common.stamps import to_seconds
-from bms_interfaces.msg import CellMeasurements, ComponentInfo, ContactorState, PackState, SafetyStatus
+from bms_interfaces.msg import (
+    CellMeasurements,
+    ComponentInfo,
+    ContactorState,
+    PackMeasurement,
+    PackState,
+    SafetyStatus,
+)
 from bms_interfaces.srv import RequestState, ResetFaults
 
 SILENCE_S = 0.5
@@ -53,6 +62,7 @@ class Probe(Node):
         self.samples: dict[int, int] = {}
         self.max_gap_s: dict[int, float] = {}
         self.last_cells_wall: dict[int, float] = {}
+        self.last_current_wall = -1e9
         self.safety: tuple | None = None
         self.state: int | None = None
         self.closed: tuple | None = None
@@ -63,6 +73,8 @@ class Probe(Node):
                                  topics.CONTACTOR_STATE.qos)
         self.create_subscription(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells,
                                  topics.CELL_MEASUREMENTS.qos)
+        self.create_subscription(PackMeasurement, topics.PACK_MEASUREMENT.name, self.on_current,
+                                 topics.PACK_MEASUREMENT.qos)
         self.reset = self.create_client(ResetFaults, topics.RESET_FAULTS)
         self.request = self.create_client(RequestState, topics.REQUEST_STATE)
         self.create_timer(0.05, self.serve)
@@ -78,6 +90,12 @@ class Probe(Node):
         self.last_cells[msg.module_id] = to_seconds(msg.header.stamp)
         self.last_arrival[msg.module_id] = self.get_clock().now().nanoseconds * 1e-9
         self.last_cells_wall[msg.module_id] = now
+
+    def on_current(self, msg: PackMeasurement) -> None:
+        now = time.monotonic()
+        if now - self.last_current_wall > SILENCE_S:
+            say(topic="current", stamp=to_seconds(msg.header.stamp))
+        self.last_current_wall = now
 
     def on_safety(self, msg: SafetyStatus) -> None:
         stale = sorted({f.module_id for f in msg.faults if f.code == "STALE_MODULE"})
