@@ -38,6 +38,7 @@ from bms_common.lifecycle import (
 from bms_common.pack_config import ConfigError, config_dirs, load_pack_config
 from bms_common.plausibility import physical_ranges
 from bms_common.stamps import to_seconds
+from bms_common.timer_watchdog import TimerWatchdog
 from bms_interfaces.msg import (
     BalancingCommand,
     CellMeasurements,
@@ -130,6 +131,7 @@ class MasterNode(BmsLifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = True
         self.timer = self.create_timer(1.0 / self.rate_hz, self.tick)
+        self.watchdog = TimerWatchdog(self, 1.0 / self.rate_hz, "the master's step (PackState, CurrentLimits)")
         if self.startup_request:
             if self.startup_request not in ("DRIVE", "CHARGE"):
                 self.get_logger().error(f"startup_request must be DRIVE, CHARGE or empty, got {self.startup_request!r}")
@@ -150,6 +152,8 @@ class MasterNode(BmsLifecycleNode):
 
     # -- inputs -------------------------------------------------------------------------------
     def on_cells(self, msg: CellMeasurements) -> None:
+        if self.active:
+            self.watchdog.input_arrived()
         try:
             implausible = self.table.update(
                 msg.module_id, msg.cell_voltages_v, msg.temperatures_degc, self.now_s(),
@@ -212,6 +216,7 @@ class MasterNode(BmsLifecycleNode):
 
     # -- outputs ------------------------------------------------------------------------------
     def tick(self) -> None:
+        self.watchdog.ticked()
         # Samples already received count now: rclpy takes one message per subscription per wait,
         # so a backlog of a pack's samples would otherwise be judged later and later.
         take_pending(self.cells_sub, self.on_cells)
