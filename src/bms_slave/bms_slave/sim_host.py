@@ -1,5 +1,5 @@
-"""Simulation host: the simulated pack, its current sensor and one slave node per module it hosts,
-in one process (ARCHITECTURE.md, Processes: N module nodes without N processes).
+"""Simulation host: the simulated pack, its current sensor (unless hosted elsewhere) and one slave
+node per module it hosts, in one process (ARCHITECTURE.md, Processes: N module nodes without N processes).
 
 The plant node owns simulated time. Each step it advances the physics, publishes ``/clock``,
 then lets each module node and the current sensor node sample when their period is due, in a
@@ -31,10 +31,11 @@ cells from another process or host. The pack-level truth goes out on /sim/pack_t
 current sensor instant, so the current sensor too can run on a board (``current_sensor:=false``).
 The nodes themselves live in bms_slave.module_node and bms_slave.current_sensor_node.
 
-Simulated time (and /clock) starts when every hosted module node and the current sensor node
-are active (``wait_for_nodes``, default true) and, independently, when ``lifecycle_manager/status``
-says ``active`` (``wait_for_manager``, default false; true in launch/sim.launch.xml), so every
-managed node (estimator, master, modules hosted elsewhere) is up at t = 0 too. Both false runs
+Simulated time (and /clock) starts when every hosted module node and the current sensor node, if
+hosted, are active (``wait_for_nodes``, default true) and, independently, when
+``lifecycle_manager/status`` says ``active`` (``wait_for_manager``, default false; true in
+launch/sim.launch.xml), so every managed node (estimator, master, modules and current sensor
+hosted elsewhere) is up at t = 0 too. Both false runs
 the plant at once, e.g. to drive only the contactors in a benchmark. While it waits the plant
 says for what, by name, every few seconds.
 """
