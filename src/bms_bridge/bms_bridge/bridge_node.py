@@ -23,6 +23,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -56,6 +57,7 @@ from .mqtt_link import BrokerSettings, MqttLink
 from .outbox import Outbox
 
 ORIGIN = "cloud_bridge"
+COMMAND_TIMEOUT_S = 5.0
 
 
 class CloudBridge(Node):
@@ -309,6 +311,12 @@ class CloudBridge(Node):
             self.get_logger().error(f"malformed ack on {msg.topic} ignored: {exc}")
 
     def _on_command(self, msg) -> None:
+        try:
+            self._command(msg)
+        except Exception:  # noqa: BLE001 - a bad command must not end the command session
+            self.get_logger().error(f"remote command on {msg.topic} failed:\n{traceback.format_exc()}")
+
+    def _command(self, msg) -> None:
         props = msg.properties
         expiry = getattr(props, "MessageExpiryInterval", None) if props else None
         cmd = commands.check(msg.topic, self.topic("cmd"), msg.payload, bool(msg.retain), expiry,
@@ -321,16 +329,19 @@ class CloudBridge(Node):
             client, request = self.request_state, RequestState.Request(state=commands.STATES[cmd.argument])
         else:
             client, request = self.reset_faults, ResetFaults.Request()
-        if not client.service_is_ready():
+        if not client.wait_for_service(timeout_sec=2.0):  # on the command session's thread, not the executor
             self._answer(cmd, reply, False, f"service {client.srv_name} is not available")
             return
-        future = client.call_async(request)
-
-        def done(f) -> None:
-            result = f.result()
-            ok = bool(getattr(result, "accepted", getattr(result, "success", False)))
-            self._answer(cmd, reply, ok, result.reason)
-        future.add_done_callback(done)
+        future = client.call_async(request)  # answered by the executor; this session's thread waits
+        deadline = time.monotonic() + COMMAND_TIMEOUT_S
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        result = future.result() if future.done() else None
+        if result is None:
+            future.cancel()
+            self._answer(cmd, reply, False, f"no answer from {client.srv_name} within {COMMAND_TIMEOUT_S:g} s")
+            return
+        self._answer(cmd, reply, bool(getattr(result, "accepted", getattr(result, "success", False))), result.reason)
 
     def _answer(self, cmd: commands.Command, reply: tuple, success: bool, answer: str) -> None:
         audit = CommandAudit(origin=ORIGIN, user=cmd.user, peer=f"mqtt:{cmd.user}", command=cmd.command,
@@ -339,8 +350,11 @@ class CloudBridge(Node):
         self.audit.publish(audit)
         self.events(time.time(), [{"type": "command", "user": cmd.user, "command": cmd.command,
                                    "argument": cmd.argument, "success": success, "answer": answer}])
-        (self.get_logger().info if success else self.get_logger().warning)(
-            f"remote command {cmd.command}({cmd.argument}) from {cmd.user!r}: {'done' if success else 'refused'}: {answer}")
+        text = f"remote command {cmd.command}({cmd.argument}) from {cmd.user!r}: {'done' if success else 'refused'}: {answer}"
+        if success:
+            self.get_logger().info(text)
+        else:
+            self.get_logger().warning(text)
         topic, correlation = reply
         if topic and self.command_link:
             props = Properties(PacketTypes.PUBLISH)
