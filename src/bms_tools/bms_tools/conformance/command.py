@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bms_tools.conformance.kinds import KINDS, Context, module_of, node_name
+from bms_tools.conformance.requirements import INTRUSIVE, REQUIREMENTS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds of observation (default 3)")
     parser.add_argument("--balancing-timeout", type=float, default=5.0,
                         help="slave: the node's balancing_timeout_s (default 5)")
-    parser.add_argument("--use-sim-time", action="store_true", help="passive: judge stamps on /clock")
+    parser.add_argument("--use-sim-time", action="store_true",
+                        help="passive: judge stamps and rates on /clock (a simulation)")
+    parser.add_argument("--clock-step", type=float, default=0.05,
+                        help="with --use-sim-time: the step of /clock, sim_host's step_s (default 0.05)")
     parser.add_argument("--junit", type=Path, help="also write the report as JUnit XML to this file")
     parser.set_defaults(handler=run)
 
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"bms conformance: a slave needs its module id: --node /bms/module_<id> or --module <id> "
               f"(0..{pack.modules - 1} in pack {pack.name})", file=sys.stderr)
         return 2
-    ctx = Context(pack, ranges, module)
+    ctx = Context(pack, ranges, module, args.clock_step if args.use_sim_time and not args.command else 0.0)
     fqn = args.node or node_name(kind, module)
     if args.command:
         report = Report(args.command, kind.name)
@@ -68,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
             run_passive(probe, report, kind, fqn, ctx, Watch(probe, kind), args.duration)
         finally:
             probe.close()
+    for number, requirement in REQUIREMENTS.items():
+        if number.startswith(("GEN-", f"{kind.prefix}-")):
+            report.skip(number, "intrusive: only on a node the kit starts (--command)"
+                        if requirement.mode == INTRUSIVE and not args.command
+                        else "not reached: an earlier requirement failed")
     print(report.text())
     if args.junit:
         report.write_junit(args.junit)

@@ -16,7 +16,7 @@ from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 
 from bms_interfaces.msg import ComponentInfo
-from bms_tools.conformance import slave
+from bms_tools.conformance import contactor, slave
 from bms_tools.conformance.kinds import Context, Kind
 from bms_tools.conformance.passive import Watch, run_passive
 from bms_tools.conformance.probe import Probe, wait_until
@@ -107,7 +107,7 @@ def run_intrusive(report: Report, kind: Kind, fqn: str, ctx: Context, command: s
             node.stop(2.0)
         probe.close()
     if report.failed:
-        report.subject += f"\n  log of the node ({node.log}), last lines:\n" + node.tail()
+        report.notes.append(f"log of the node ({node.log}), last lines:\n{node.tail()}")
 
 
 def _drive(report: Report, kind: Kind, fqn: str, ctx: Context, duration_s: float, balancing_timeout_s: float,
@@ -146,6 +146,8 @@ def _drive(report: Report, kind: Kind, fqn: str, ctx: Context, duration_s: float
     run_passive(probe, report, kind, fqn, ctx, watch, duration_s)
     if stimulus is not None:
         slave.exercise(report, probe, watch, ctx, life, stimulus, balancing_timeout_s)
+    if kind.name == ComponentInfo.KIND_CONTACTOR:
+        contactor.exercise(report, probe, watch)
     for cycle in (1, 2):
         ok = life.change(Transition.TRANSITION_DEACTIVATE)
         report.record("GEN-12", ok, f"deactivate of cycle {cycle} failed")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,8 @@ from bms_common.pack_config import PackConfig
 from bms_common.plausibility import PhysicalRanges
 from bms_interfaces.msg import ComponentInfo, ContactorState, CurrentLimits, PackState, SafetyStatus
 
+# SOH is capacity over nominal capacity: a new cell may hold more than its nominal capacity.
+MAX_SOH = 1.5
 # A content check: (message, context) -> [(requirement number, problem)]
 Checker = Callable[[Any, "Context"], list[tuple[str, str]]]
 
@@ -25,6 +27,7 @@ class Context:
     pack: PackConfig
     ranges: PhysicalRanges
     module_id: int | None = None  # slaves: the module the node is named after
+    clock_step_s: float = 0.0  # on simulated time: the step of /clock (sim_host's step_s)
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class Kind:
     services: tuple[tuple[str, str], ...] = ()  # (relative name, type)
     autostart: bool = False  # starts itself (the safety path)
     spec: str = ""  # its page under docs/standard/
-    extra_outputs: tuple[str, ...] = field(default=())  # topics it may also publish
+    prefix: str = ""  # of its own requirement numbers
 
 
 def _problems(pairs: list[tuple[bool, str, str]]) -> list[tuple[str, str]]:
@@ -129,13 +132,15 @@ def check_cell_states(msg: Any, ctx: Context) -> list[tuple[str, str]]:
     soh = np.asarray(msg.soh, dtype=np.float64)
     lengths = {len(getattr(msg, f)) for f in ("soc", "soc_std", "capacity_ah", "capacity_std_ah", "soh",
                                               "internal_resistance_ohm")}
-    fractions = np.concatenate([soc, soh, [msg.pack_soc, msg.pack_soh]])
-    finite = fractions[np.isfinite(fractions)]
+    soh = np.concatenate([soh, [msg.pack_soh]])
+    finite = soh[np.isfinite(soh)]
     return _problems([
         (lengths != {n} or msg.module_count != ctx.pack.modules or msg.cells_per_module != ctx.pack.cells_per_module,
          "EST-01", f"arrays of lengths {sorted(lengths)} for {msg.module_count} x {msg.cells_per_module}, "
                    f"the pack has {ctx.pack.modules} x {ctx.pack.cells_per_module}"),
-        (bool(((finite < 0) | (finite > 1.0001)).any()), "EST-01", "SOC / SOH outside 0..1 (percent?)"),
+        (bool(((soc < 0) | (soc > 1.0)).any()) or not 0 <= msg.pack_soc <= 1, "EST-01",
+         "SOC outside 0..1 (percent?)"),
+        (bool(((finite < 0) | (finite > MAX_SOH)).any()), "EST-01", f"SOH outside 0..{MAX_SOH:g} (percent?)"),
     ])
 
 
@@ -165,10 +170,10 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind(ComponentInfo.KIND_SLAVE, "/bms/module_{module}",
          (Output(T.CELL_MEASUREMENTS, 8.0, 12.5, 0.5, check_cell_measurements,
                  ("SLV-01", "SLV-02", "SLV-03", "SLV-05"), "SLV-04"),),
-         (T.BALANCING_COMMAND,), spec="docs/standard/slave.md"),
+         (T.BALANCING_COMMAND,), spec="docs/standard/slave.md", prefix="SLV"),
     Kind(ComponentInfo.KIND_CURRENT_SENSOR, "/bms/current_sensor",
          (Output(T.PACK_MEASUREMENT, 8.0, 125.0, 0.25, check_pack_measurement, ("CUR-01",), "CUR-02"),), (),
-         spec="docs/standard/current_sensor.md"),
+         spec="docs/standard/current_sensor.md", prefix="CUR"),
     Kind(ComponentInfo.KIND_MASTER, "/bms/master",
          (Output(T.PACK_STATE, 8.0, 12.5, 0.5, check_pack_state, ("MST-01",)),
           Output(T.BATTERY_STATE, 0.8, 12.5, 2.0),
@@ -177,20 +182,20 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
           Output(T.BALANCING_COMMAND, None, None)),
          (T.CELL_MEASUREMENTS, T.PACK_MEASUREMENT, T.SAFETY_STATUS, T.CONTACTOR_STATE, T.CELL_STATES,
           T.POWER_LIMITS),
-         services=((T.REQUEST_STATE, "bms_interfaces/srv/RequestState"),), spec="docs/standard/master.md"),
+         services=((T.REQUEST_STATE, "bms_interfaces/srv/RequestState"),), spec="docs/standard/master.md", prefix="MST"),
     Kind(ComponentInfo.KIND_CONTACTOR, "/bms/contactor",
          (Output(T.CONTACTOR_STATE, 8.0, 12.5, 0.5, check_contactor_state, ("CON-01",)),),
-         (T.CONTACTOR_COMMAND, T.SAFETY_STATUS), autostart=True, spec="docs/standard/contactor.md"),
+         (T.CONTACTOR_COMMAND, T.SAFETY_STATUS), autostart=True, spec="docs/standard/contactor.md", prefix="CON"),
     Kind(ComponentInfo.KIND_ESTIMATOR, "/bms/estimator",
          (Output(T.CELL_STATES, 0.8, 12.5, 2.0, check_cell_states, ("EST-01",)),
           Output(T.POWER_LIMITS, 8.0, 12.5, 0.5, check_power_limits, ("EST-02",))),
-         (T.CELL_MEASUREMENTS, T.PACK_MEASUREMENT), spec="docs/standard/estimator.md"),
+         (T.CELL_MEASUREMENTS, T.PACK_MEASUREMENT), spec="docs/standard/estimator.md", prefix="EST"),
     Kind(ComponentInfo.KIND_SAFETY, "/bms/safety_supervisor",
          (Output(T.SAFETY_STATUS, 16.0, 25.0, 0.25, check_safety_status, ("SUP-01",), "SUP-02"),
-          Output(T.DIAGNOSTICS, 0.8, 1.25, 2.0)),
+          Output(T.DIAGNOSTICS, 0.8, 1.25, 2.0), Output(T.FAULT_LOG, None, None)),
          (T.CELL_MEASUREMENTS, T.PACK_MEASUREMENT, T.CONTACTOR_STATE, T.CELL_STATES, T.POWER_LIMITS),
          services=((T.RESET_FAULTS, "bms_interfaces/srv/ResetFaults"),), autostart=True,
-         spec="docs/standard/safety_supervisor.md"),
+         spec="docs/standard/safety_supervisor.md", prefix="SUP"),
 )}
 
 LIFECYCLE_SERVICES = (

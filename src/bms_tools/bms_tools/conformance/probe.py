@@ -31,6 +31,7 @@ class Probe:
         rclpy.init(args=[], context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node(name, namespace="/bms", context=self.context,
                                       start_parameter_services=False)
+        self.use_sim_time = use_sim_time
         if use_sim_time:
             self.node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])
         self.lock = threading.Lock()

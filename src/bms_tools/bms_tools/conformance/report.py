@@ -23,6 +23,7 @@ class Report:
     subject: str  # what was checked: node name or command
     kind: str
     results: dict[str, Result] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # printed after the verdict
 
     def record(self, number: str, ok: bool, detail: str = "") -> None:
         """Record one finding; a requirement fails if any of its findings fails (the first
@@ -57,6 +58,7 @@ class Report:
         counts = {s: sum(r.status == s for r in self.results.values()) for s in (PASS, FAIL, SKIP)}
         verdict = "CONFORMS" if not self.failed else "DOES NOT CONFORM"
         lines.append(f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[SKIP]} skipped: {verdict}")
+        lines.extend(self.notes)
         return "\n".join(lines)
 
     def write_junit(self, path: Path) -> None:

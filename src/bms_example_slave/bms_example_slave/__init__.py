@@ -1,0 +1,1 @@
+"""An example slave node written from docs/standard/slave.md alone."""
