@@ -79,6 +79,9 @@ class MqttLink:
                            keyfile=settings.client_key or None, cert_reqs=ssl.CERT_REQUIRED)
         if will:
             client.will_set(will[0], will[1], qos=1, retain=True)
+        # Publishes from other threads only queue (paho wakes this link's loop to write them):
+        # writing from two threads at once corrupts a TLS stream.
+        client.on_socket_register_write = lambda *_: None
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_subscribe = self._subscribed
