@@ -53,6 +53,11 @@ class Kind:
     prefix: str = ""  # of its own requirement numbers
 
 
+def _few(values: np.ndarray) -> str:
+    """The first three values as they were sent (float32 printed short)."""
+    return ", ".join(f"{x:.6g}" for x in values[:3])
+
+
 def _problems(pairs: list[tuple[bool, str, str]]) -> list[tuple[str, str]]:
     return [(number, problem) for bad, number, problem in pairs if bad]
 
@@ -73,10 +78,10 @@ def check_cell_measurements(msg: Any, ctx: Context) -> list[tuple[str, str]]:
          f"{len(msg.balancing)} balancing entries, the pack has {pack.cells_per_module} cells"),
         (len(flags) not in (0, pack.cells_per_module), "SLV-02", f"{len(flags)} cell flags (0 or one per cell)"),
         (bool(ranges.bad_voltages(v).any()), "SLV-03",
-         f"cell voltages {v[ranges.bad_voltages(v)][:3].tolist()} outside {ranges.cell_voltage_min_v:g}.."
+         f"cell voltages {_few(v[ranges.bad_voltages(v)])} outside {ranges.cell_voltage_min_v:g}.."
          f"{ranges.cell_voltage_max_v:g} V (millivolts?)"),
         (bool(ranges.bad_temperatures(t).any()), "SLV-03",
-         f"temperatures {t[ranges.bad_temperatures(t)][:3].tolist()} outside {ranges.temperature_min_degc:g}.."
+         f"temperatures {_few(t[ranges.bad_temperatures(t)])} outside {ranges.temperature_min_degc:g}.."
          f"{ranges.temperature_max_degc:g} degC (kelvin?)"),
         (bool(np.isnan(v).any() or np.isnan(t).any()), "SLV-03", "NaN readings (failed measurements) in a healthy run"),
         (bool((flags & ~np.uint8(7)).any()), "SLV-05", f"undefined cell flag bits in {flags.tolist()}"),
