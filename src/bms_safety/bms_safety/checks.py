@@ -48,13 +48,23 @@ class DebouncedCheck:
         self.since_s = np.full(shape, np.nan)
         self.cause_gone = np.ones(shape, dtype=bool)
         self.values = np.full(slots, np.nan)  # the checked quantity at the last step, per slot
+        self._pending = False  # any pending_since_s not NaN (only step changes it)
+        self._none_raised = np.zeros(shape, dtype=bool)  # step's answer when nothing is raised
+        self._none_raised.flags.writeable = False
 
     def step(self, now_s: float, values: np.ndarray, raise_mask: np.ndarray, clear_mask: np.ndarray,
              cause_gone: np.ndarray | None = None) -> np.ndarray:
         """Advance to ``now_s``; masks are (levels, slots) or broadcastable. Returns newly raised."""
+        values_now = np.empty(self.slots)
+        values_now[...] = values  # broadcasts and converts as np.broadcast_to(...).astype did
+        self.values = values_now
+        self.cause_gone[...] = clear_mask if cause_gone is None else cause_gone
+        if not self._pending and not _any(raise_mask) and not self.active.any():
+            # Steady state: nothing raised, pending or active. Nothing can become pending or
+            # active, so the full step below would leave every array as it is.
+            return self._none_raised
         raise_mask = np.broadcast_to(raise_mask, self.active.shape)
         clear_mask = np.broadcast_to(clear_mask, self.active.shape)
-        self.values = np.broadcast_to(values, (self.slots,)).astype(np.float64, copy=True)
         waiting = raise_mask & ~self.active
         self.pending_since_s[waiting & np.isnan(self.pending_since_s)] = now_s
         self.pending_since_s[~waiting] = np.nan
@@ -64,9 +74,11 @@ class DebouncedCheck:
             self.since_s[newly] = now_s
             self.pending_since_s[newly] = np.nan
         self.active &= ~(clear_mask & ~self.latching)
-        self.cause_gone = clear_mask.copy() if cause_gone is None else np.broadcast_to(
-            cause_gone, self.active.shape).copy()
+        self._pending = not np.isnan(self.pending_since_s).all()
         return newly
+
+    def any_active(self) -> bool:
+        return bool(self.active.any())
 
     def top_level_index(self) -> tuple[np.ndarray, np.ndarray]:
         """Slots with any active level, and the index of their highest active level."""
@@ -77,9 +89,9 @@ class DebouncedCheck:
 
     def deratings(self) -> tuple[float, float]:
         """Lowest charge and discharge factor among the active levels (1.0 when none)."""
-        on = self.active.any(axis=1)
-        if not on.any():
+        if not self.active.any():
             return 1.0, 1.0
+        on = self.active.any(axis=1)
         return float(self.charge_derating[on].min()), float(self.discharge_derating[on].min())
 
     def latched_slots(self) -> np.ndarray:
@@ -102,3 +114,8 @@ class DebouncedCheck:
         self.since_s[rows[-1], slot] = since_s
         self.cause_gone[rows[-1], slot] = False
         return True
+
+
+def _any(mask: np.ndarray | bool) -> bool:
+    """Whether any element of a mask (array, numpy scalar or bool) is set, without np.any's overhead."""
+    return bool(mask.any()) if isinstance(mask, np.ndarray) else bool(mask)

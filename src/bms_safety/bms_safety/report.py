@@ -81,6 +81,8 @@ class FaultReporter:
     def faults(self, checks: dict[str, DebouncedCheck]) -> tuple[ActiveFault, ...]:
         records = []
         for code, check in checks.items():
+            if not check.any_active():
+                continue
             slots, top = check.top_level_index()
             for slot, row in zip(slots.tolist(), top.tolist(), strict=True):
                 records.append(self._record(code, check, slot, row))
