@@ -48,9 +48,11 @@ class DebouncedCheck:
         self.since_s = np.full(shape, np.nan)
         self.cause_gone = np.ones(shape, dtype=bool)
         self.values = np.full(slots, np.nan)  # the checked quantity at the last step, per slot
-        self._pending = False  # any pending_since_s not NaN (only step changes it)
-        self._none_raised = np.zeros(shape, dtype=bool)  # step's answer when nothing is raised
-        self._none_raised.flags.writeable = False
+        # Summaries kept by the methods that change the arrays (nothing else writes them):
+        self._pending = False  # any pending_since_s not NaN
+        self._active = False  # any level active in any slot
+        self.none_raised = np.zeros(shape, dtype=bool)  # step's answer when nothing is raised
+        self.none_raised.flags.writeable = False
 
     def step(self, now_s: float, values: np.ndarray, raise_mask: np.ndarray, clear_mask: np.ndarray,
              cause_gone: np.ndarray | None = None) -> np.ndarray:
@@ -59,10 +61,10 @@ class DebouncedCheck:
         values_now[...] = values  # broadcasts and converts as np.broadcast_to(...).astype did
         self.values = values_now
         self.cause_gone[...] = clear_mask if cause_gone is None else cause_gone
-        if not self._pending and not _any(raise_mask) and not self.active.any():
+        if not self._pending and not self._active and not _any(raise_mask):
             # Steady state: nothing raised, pending or active. Nothing can become pending or
             # active, so the full step below would leave every array as it is.
-            return self._none_raised
+            return self.none_raised
         raise_mask = np.broadcast_to(raise_mask, self.active.shape)
         clear_mask = np.broadcast_to(clear_mask, self.active.shape)
         waiting = raise_mask & ~self.active
@@ -75,10 +77,11 @@ class DebouncedCheck:
             self.pending_since_s[newly] = np.nan
         self.active &= ~(clear_mask & ~self.latching)
         self._pending = not np.isnan(self.pending_since_s).all()
+        self._active = bool(self.active.any())
         return newly
 
     def any_active(self) -> bool:
-        return bool(self.active.any())
+        return self._active
 
     def top_level_index(self) -> tuple[np.ndarray, np.ndarray]:
         """Slots with any active level, and the index of their highest active level."""
@@ -89,7 +92,7 @@ class DebouncedCheck:
 
     def deratings(self) -> tuple[float, float]:
         """Lowest charge and discharge factor among the active levels (1.0 when none)."""
-        if not self.active.any():
+        if not self._active:
             return 1.0, 1.0
         on = self.active.any(axis=1)
         return float(self.charge_derating[on].min()), float(self.discharge_derating[on].min())
@@ -102,6 +105,7 @@ class DebouncedCheck:
         latched = self.active & self.latching
         clearing = latched & self.cause_gone
         self.active &= ~clearing
+        self._active = bool(self.active.any())
         refused = latched & ~clearing
         return np.flatnonzero(clearing.any(axis=0)), np.flatnonzero(refused.any(axis=0))
 
@@ -113,6 +117,7 @@ class DebouncedCheck:
         self.active[rows[-1], slot] = True
         self.since_s[rows[-1], slot] = since_s
         self.cause_gone[rows[-1], slot] = False
+        self._active = True
         return True
 
 

@@ -92,7 +92,7 @@ class FaultReporter:
     def raised_keys(self, checks: dict[str, DebouncedCheck], newly: dict[str, np.ndarray]) -> set[str]:
         keys = set()
         for code, mask in newly.items():
-            if mask.any():
+            if mask is not checks[code].none_raised and mask.any():
                 keys.update(self.key_of(code, int(s)) for s in np.flatnonzero(mask.any(axis=0)))
         return keys
 
