@@ -80,7 +80,7 @@ def hot_pack(tmp: Path) -> Path:
     grow with the cell's capacity: what matters is the C-rate. The demo's 50 Ah cells at the 30 A
     this system allows (the master's fallback discharge limit: no estimator runs) warm by ~0.003
     K/s, hours to a limit. These cells at 30 A (12 C) lose ~20 W each: with cooling they settle
-    ~4 K above the coolant, without it they climb ~0.35 K/s and cross the 60 degC FAULT limit
+    ~4 K above the coolant, without it they climb ~0.3 K/s and cross the 60 degC FAULT limit
     about a minute (simulated) after the failure. The master's derated limits (from the demo's
     300 A) stay above 30 A, so the load holds until the FAULT opens the contactors.
     """
@@ -350,7 +350,7 @@ def _crossing_time(ros: RosHarness, case: Case, since_s: float) -> float:
 
 def _held_since(ros: RosHarness, case: Case, sensor: int, since_s: float, until_s: float) -> float:
     """Sampling instant from which the sensor's published temperature stayed above the limit up to
-    ``until_s``: rising ~0.35 K/s with 0.1 K of noise it crosses 60 degC and back for a second or
+    ``until_s``: rising ~0.3 K/s with 0.1 K of noise it crosses 60 degC and back for a second or
     so, and the supervisor's debounce rightly starts again at every dip."""
     held = None
     for m in module_samples(ros, case.expect_module, since_s):
