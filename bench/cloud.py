@@ -101,7 +101,7 @@ def stored_bytes_per_frame(database) -> float:
         size = conn.execute("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_inherits i "
                             "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'cell_frames'::regclass"
                             ).fetchone()[0]
-    return size / max(rows, 1)
+    return float(size) / max(rows, 1)
 
 
 def bridge_cpu(broker, workdir: Path, seconds: float, cell_rate_hz: float) -> float:

@@ -133,13 +133,16 @@ class Sink:
             rows.append((table, (record["site"], record["pack"], record["seq"], record["wall_dt"],
                                  record.get("stamp"), *values)))
             acks.setdefault((record["site"], record["pack"]), []).append(record["seq"])
+        by_table: dict[str, list[tuple]] = {}
+        for table, values in rows:
+            by_table.setdefault(table, []).append(values)
         with self.conn.transaction(), self.conn.cursor() as cur:
-            for table, values in rows:
-                cur.execute(insert_sql(table), values)
-                if cur.rowcount:
-                    self.stored += 1
-                else:
-                    self.duplicates += 1
+            for table, values in by_table.items():
+                # One pipelined round trip per table and batch (psycopg 3 executemany).
+                cur.executemany(insert_sql(table), values, returning=False)
+                stored = max(cur.rowcount, 0)
+                self.stored += stored
+                self.duplicates += len(values) - stored
             for topic, error, payload in bad:
                 cur.execute("INSERT INTO rejected_records (topic, error, payload) VALUES (%s, %s, %s)",
                             (topic, error, payload))
