@@ -19,6 +19,7 @@ from rclpy.node import Node
 
 from bms_common import topics
 from bms_common.component_info import ComponentAnnouncer, Identity
+from bms_common.lifecycle import take_pending
 from bms_common.stamps import to_seconds, to_stamp
 from bms_interfaces.msg import BalancingCommand, CellMeasurements, ComponentInfo, PackMeasurement
 
@@ -71,7 +72,8 @@ class SimTruthLink(Node):
         self.switches = {m: np.zeros(cells, dtype=bool) for m in module_ids}
         self.samplers: dict[int, Callable[[float], None]] = {}
         self._bleed_pub = self.create_publisher(BalancingCommand, topics.SIM_BLEED_SWITCHES, topics.PER_MODULE)
-        self.create_subscription(CellMeasurements, topics.SIM_CELL_TRUTH, self._on_truth, topics.PER_MODULE)
+        self._subscription = self.create_subscription(CellMeasurements, topics.SIM_CELL_TRUTH, self._on_arrival,
+                                                      topics.PER_MODULE)
         self.get_logger().info(
             f"modules {', '.join(map(str, module_ids))}: simulated AFEs on the plant's cells "
             f"({topics.SIM_CELL_TRUTH} in, {topics.SIM_BLEED_SWITCHES} out)")
@@ -88,6 +90,14 @@ class SimTruthLink(Node):
 
     def _send_switches(self, module: int) -> None:
         self._bleed_pub.publish(BalancingCommand(module_id=module, balance=self.switches[module].tolist()))
+
+    def _on_arrival(self, msg: CellMeasurements) -> None:
+        # Everything queued at once: the executor takes one message per subscription per wait,
+        # so a board whose process has other nodes and /clock to serve could drain /sim/cell_truth
+        # (every module's, 10 Hz each) slower than the plant sends it. After an outage the
+        # backlog then never cleared and the modules stayed seconds behind: stale for good.
+        self._on_truth(msg)
+        take_pending(self._subscription, self._on_truth)
 
     def _on_truth(self, msg: CellMeasurements) -> None:
         module = msg.module_id
