@@ -130,7 +130,8 @@ class PackTruthLink(Node):
             kind=ComponentInfo.KIND_SIMULATION, implementation="bms_slave.sim_link", hardware_id="sim"))
         self.truth: PackTruth | None = None
         self.sampler: Callable[[], None] | None = None
-        self.create_subscription(PackMeasurement, topics.SIM_PACK_TRUTH, self._on_truth, topics.RELIABLE)
+        self._subscription = self.create_subscription(PackMeasurement, topics.SIM_PACK_TRUTH, self._on_arrival,
+                                                      topics.RELIABLE)
         self.get_logger().info(f"current sensor: simulated, on the plant's {topics.SIM_PACK_TRUTH}")
 
     def pack_truth(self) -> PackTruth:
@@ -138,6 +139,10 @@ class PackTruthLink(Node):
             raise LookupError(f"no {topics.SIM_PACK_TRUTH} received yet (is sim_host running with "
                               "current_sensor:=false?)")
         return self.truth
+
+    def _on_arrival(self, msg: PackMeasurement) -> None:
+        self._on_truth(msg)
+        take_pending(self._subscription, self._on_truth)  # as SimTruthLink: a backlog drains at once
 
     def _on_truth(self, msg: PackMeasurement) -> None:
         self.truth = pack_truth_of(msg)
