@@ -123,11 +123,12 @@ def test_broker_sink_and_bridge_killed_in_turn_lose_nothing(ros: RosHarness, ser
 
         bridge.stop(signal.SIGKILL, 5)
         down_from = max(feed.published)[1]
+        feed.raise_fault(count=2)  # while the bridge is down: recovered from the latched fault log
         bridge = start_bridge(servers, tmp_path, outbox, cell_rate_hz=0.0, name="cloud_bridge_2")
         wait_for(lambda: stored_events(servers, "gap"), 60, "the restarted bridge's gap event")
-        wait_for(lambda: any(s > max(feed.published)[1] - 5 for _, s in stored_samples(servers)), 60,
+        restarted_at = max(feed.published)[1]
+        wait_for(lambda: any(s > restarted_at for _, s in stored_samples(servers)), 90,
                  "samples recorded after the restart")
-        up_from = max(feed.published)[1]
         feed.running = False
         last = max(feed.published)
         wait_for(lambda: outbox_count(outbox) == 0 and last in stored_samples(servers), 90, "the outbox to drain")
@@ -140,12 +141,19 @@ def test_broker_sink_and_bridge_killed_in_turn_lose_nothing(ros: RosHarness, ser
     stored = stored_samples(servers)
     first = min(s for _, s in stored)
     # Everything published while the bridge ran is stored: before its SIGKILL (less the last
-    # tenth of a second, which it may not have received) and after it was back.
-    expected = {key for key in feed.published if first <= key[1] < down_from - 1 or key[1] > up_from}
+    # tenth of a second, which it may not have received) and from its first sample after it.
+    up_from = min(s for _, s in stored if s > down_from)
+    expected = {key for key in feed.published if first <= key[1] < down_from - 1 or key[1] >= up_from}
     assert expected <= set(stored), f"missing {sorted(expected - set(stored))[:10]}"
     gap = stored_events(servers, "gap")
     assert [g["reason"] for g in gap] == ["bridge_down"] and gap[0]["down_s"] > 0
-    assert len(stored_events(servers, "fault_raised")) == 1 and len(stored_events(servers, "fault_cleared")) == 1
+    raised = stored_events(servers, "fault_raised")
+    assert [(r["count"], r["recovered"]) for r in raised] == [(1, False), (2, True)], raised
+    assert raised[1]["last_frame"]["cell_voltages_v"][3] == pytest.approx(4.3)
+    assert len(stored_events(servers, "fault_cleared")) == 1
+    assert stored_events(servers, "safety_level")[-1] | {"faults": None} == {
+        "type": "safety_level", "level": "FAULT", "previous": "OK", "contactors_allowed": False, "recovered": True,
+        "faults": None}
 
 
 def test_a_small_outbox_drops_telemetry_counted_never_events(ros: RosHarness, servers: Servers, tmp_path: Path):
