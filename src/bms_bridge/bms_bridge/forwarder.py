@@ -4,9 +4,11 @@ Delivered means acknowledged by the sink after its database commit (``ack_mode="
 default), so nothing is lost even when the broker loses its state; ``ack_mode="broker"`` takes
 the broker's PUBACK instead, for a deployment without a sink. At most ``window`` records are
 unacknowledged at a time. Events waiting are sent before backlog telemetry, so a long drain does
-not hold back live events. A record unacknowledged for ``ack_timeout_s`` (the sink down, the
-broker restarted empty) and every reconnect make the forwarder send everything still in the
-outbox again, in order; the sink stores a record once however often it comes.
+not hold back live events. No acknowledgement for ``ack_timeout_s`` while records are in flight
+(the sink down, the broker restarted empty) and every reconnect make the forwarder send
+everything still in the outbox again, in order; the sink stores a record once however often it
+comes. A slow sink that still acknowledges is not a timeout: it only slows the drain; a single
+record unacknowledged for ``OVERDUE_FACTOR`` times the timeout while later ones were is.
 
 Ack payload, on ``bms/v1/<site>/<pack>/ack``: ``{"ranges": [[first_seq, last_seq], ...]}``.
 """
@@ -19,6 +21,8 @@ import time
 
 from .mqtt_link import MqttLink
 from .outbox import Outbox
+
+OVERDUE_FACTOR = 6.0
 
 
 def ranges_of(seqs: list[int]) -> list[list[int]]:
@@ -58,6 +62,7 @@ class Forwarder:
         self._inflight: dict[int, tuple[float, object]] = {}
         self._cursor = 0  # every record up to here has been sent since the last restart of sending
         self._event_cursor = 0
+        self._progress = time.monotonic()  # last acknowledgement, or first send into an empty window
 
     def restart_sending(self) -> None:
         """Send everything in the outbox again (after a reconnect or an ack timeout)."""
@@ -65,6 +70,7 @@ class Forwarder:
             self._inflight.clear()
             self._cursor = 0
             self._event_cursor = 0
+            self._progress = time.monotonic()
 
     def on_ack(self, payload: bytes) -> int:
         seqs = parse_ack(payload)
@@ -73,6 +79,7 @@ class Forwarder:
             for seq in seqs:
                 self._inflight.pop(seq, None)
             self.delivered += removed
+            self._progress = time.monotonic()
         return removed
 
     def pump(self) -> int:
@@ -86,12 +93,19 @@ class Forwarder:
                 done = [seq for seq, (_t, info) in self._inflight.items() if info.is_published()]
                 for seq in done:
                     del self._inflight[seq]
+                if done:
+                    self._progress = now
             else:
                 done = []
+            if not self._inflight:
+                self._progress = now
             oldest = min((t for t, _ in self._inflight.values()), default=now)
+            # No ack at all for a while, or one record left behind while later ones were acked
+            # (it was lost with a killed sink or broker): send again from the oldest.
+            stalled = now - self._progress > self.ack_timeout_s or now - oldest > OVERDUE_FACTOR * self.ack_timeout_s
         if done:
             self.delivered += self.outbox.delete(done)
-        if now - oldest > self.ack_timeout_s:
+        if stalled:
             self.resends += 1
             self.restart_sending()
         sent = 0
