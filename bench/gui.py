@@ -153,11 +153,14 @@ def main() -> int:
                 time.sleep(1.0)
                 rss.append(rss_mib(gui.pid))
             cpu = (cpu_seconds(gui.pid) - cpu0) / (time.monotonic() - t0)
-            frames = browsers[0].contexts[0].pages[0].evaluate("bms.grid ? bms.grid.modules * bms.grid.cells : 0") if browsers else 0
+            seen = browsers[0].contexts[0].pages[0].evaluate(
+                "[bms.grid ? bms.grid.modules * bms.grid.cells : 0, bms.status ? bms.status.intake_msgs_per_s : 0]"
+            ) if browsers else [0, 0]
             for browser in browsers:
                 browser.close()
         print(f"gui node, {args.modules} x {args.cells} cells at {args.rate:g} Hz, {args.browsers} browsers "
-              f"(grid seen by a browser: {frames} cells): CPU {100 * cpu:.1f} % of one core, "
+              f"(a browser sees {seen[0]} cells; the node takes {seen[1]:.0f} of {(args.modules + 5) * args.rate:.0f} "
+              f"msg/s asked): CPU {100 * cpu:.1f} % of one core, "
               f"RSS {max(rss):.0f} MiB max ({min(rss):.0f} min) over {args.seconds:g} s")
         if pack.poll() is not None:
             raise SystemExit(f"the synthetic publisher ended with {pack.returncode}")

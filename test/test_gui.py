@@ -442,3 +442,39 @@ def test_gui_in_the_simulated_system(browser, ros, tmp_path):
     finally:
         context.close()
         launcher.stop(timeout_s=30)
+
+
+def test_tls_when_certificate_and_key_are_configured(system, tmp_path):
+    import ssl
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    port = free_port()
+    tls = NodeProcess([executable("bms_gui", "gui"), "--ros-args", "-r", "__ns:=/bms", "-r", "__node:=gui_tls",
+                       *params(port=port, tls_cert=str(cert), tls_key=str(key),
+                               users_file=str(system["tmp"] / "gui_users"), audit_log=str(tmp_path / "audit.log"))],
+                      tmp_path / "gui_tls.log")
+    context = ssl.create_default_context(cafile=str(cert))
+
+    def login() -> tuple[int, str]:
+        request = urllib.request.Request(f"https://127.0.0.1:{port}/api/login", method="POST",
+                                         data=json.dumps({"user": "op", "password": PASSWORD}).encode())
+        with urllib.request.urlopen(request, timeout=20, context=context) as response:
+            return response.status, response.headers.get("set-cookie", "")
+
+    try:
+        status, cookie = wait_for(lambda: _try(login), 60, "the GUI to answer over HTTPS", poll_s=0.3)
+        assert status == 200 and "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+        with pytest.raises((urllib.error.URLError, ConnectionError)):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/session", timeout=10).read()
+    finally:
+        tls.stop()
+
+
+def _try(call):
+    try:
+        return call()
+    except (OSError, urllib.error.URLError):
+        return None

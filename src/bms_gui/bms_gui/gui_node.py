@@ -13,6 +13,7 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import rclpy
@@ -44,6 +45,7 @@ from bms_interfaces.msg import (
 from bms_interfaces.srv import RequestState, ResetFaults
 
 SERVICE_TIMEOUT_S = 5.0
+RATE_WINDOW_S = 5.0
 STATE_VALUES = {"STANDBY": PackState.STATE_STANDBY, "DRIVE": PackState.STATE_DRIVE,
                 "CHARGE": PackState.STATE_CHARGE}
 
@@ -105,6 +107,7 @@ class GuiNode(Node):
         self.lock = threading.Lock()
         self.view = PackView(stale_after_s=float(declare(self, "stale_after_s", 1.0)))
         self.intake = Intake(self.view, self)
+        self._counted: deque[tuple[float, int]] = deque()
         # Rare, latched or event topics go through the executor; the periodic data topics are
         # polled (see Intake).
         for msg_type, topic, handler in (
@@ -122,7 +125,18 @@ class GuiNode(Node):
 
     def poll(self) -> None:
         """Take what the data topics hold now (at poll_hz, from the poller thread)."""
-        self.intake.take(self.lock, time.monotonic())
+        now = time.monotonic()
+        taken = self.intake.take(self.lock, now)
+        self._counted.append((now, taken))
+        while now - self._counted[0][0] > RATE_WINDOW_S:
+            self._counted.popleft()
+
+    def intake_rate(self) -> float:
+        """Data messages per second taken over the last RATE_WINDOW_S."""
+        if len(self._counted) < 2:
+            return 0.0
+        span = self._counted[-1][0] - self._counted[0][0]
+        return sum(n for _, n in list(self._counted)[1:]) / span if span > 0 else 0.0
 
     def _locked(self, handler):
         def on_message(msg) -> None:
@@ -138,7 +152,9 @@ class GuiNode(Node):
     def snapshot(self) -> tuple[int, dict, bytes]:
         now = time.monotonic()
         with self.lock:
-            return self.view.version, self.view.status(now), self.view.grid(now)
+            status = self.view.status(now)
+            status["intake_msgs_per_s"] = round(self.intake_rate(), 1)
+            return self.view.version, status, self.view.grid(now)
 
     def live(self) -> tuple[PackView, float]:
         return self.view, time.monotonic()

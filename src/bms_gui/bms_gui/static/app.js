@@ -178,6 +178,7 @@ function drawCellHistory() {
 function renderStatus(s) {
   gui.status = s;
   text("run-clock", s.run_time === null ? "t = –" : `t = ${fmtTime(s.run_time)}`);
+  if (s.intake_msgs_per_s !== undefined) text("connection", `live · ${s.intake_msgs_per_s.toFixed(0)} msg/s`);
   const state = s.state.state || "–", level = (s.safety && s.safety.level) || "–";
   text("op-state", state); $("op-state").className = state === "ERROR" ? "level-FAULT" : "";
   text("state-reason", s.state.reason || "");
