@@ -34,6 +34,9 @@ def cpu_s(pid: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=8.0, help="simulated hours")
+    parser.add_argument("--lead-s", type=float, default=0.5,
+                        help="how far the clock may run ahead of the outputs (simulated s); more is faster "
+                             "but bursty: samples queue up and arrive before their /clock")
     parser.add_argument("--executor", choices=["", "single", "events"], default="",
                         help="BMS_EXECUTOR for the estimator ('' = its default choice)")
     args = parser.parse_args()
@@ -49,7 +52,7 @@ def main() -> int:
     try:
         feed.wait_for_estimator()
         cpu_before = cpu_s(estimator.pid)
-        result = feed.run(args.hours * 3600.0, report_every_s=60.0)
+        result = feed.run(args.hours * 3600.0, max_lead_s=args.lead_s, report_every_s=60.0)
         cpu = cpu_s(estimator.pid) - cpu_before
         rss_kib = next(int(line.split()[1]) for line in Path(f"/proc/{estimator.pid}/status").read_text().splitlines()
                        if line.startswith("VmRSS"))
@@ -59,6 +62,9 @@ def main() -> int:
     time.sleep(0.1)
     log = (tmp / "estimator.log").read_text(errors="replace") if (tmp / "estimator.log").exists() else ""
     watchdog = [line for line in log.splitlines() if "has not run for" in line or "runs again" in line]
+    burst = {what: sum(what in line for line in log.splitlines()) for what in
+             ("samples waiting, oldest dropped", "ahead of the receiver's clock", "behind the receiver's clock",
+              "without a current sample from their time")}
     print(f"simulated {result.simulated_s:.0f} s in {result.wall_s:.0f} s of wall time: {result.speed:.1f}x")
     print(f"PowerLimits received {result.outputs} (one per tick; a tick after a clock jump of several periods "
           f"steps them all), "
@@ -66,6 +72,8 @@ def main() -> int:
     print(f"estimator CPU {cpu:.0f} s ({1000 * cpu / max(result.outputs, 1):.2f} ms per tick), RSS {rss_kib / 1024:.0f} MiB")
     print(f"stalls: {len(result.stalls)}" + "".join(f"\n  clock {c:.1f} s, outputs stopped at {o:.1f} s"
                                                     for c, o in result.stalls))
+    print("log lines (throttled, at most one per 5 s each) of a feed too bursty to use every sample cleanly: "
+          + ", ".join(f"{what!r} {count}" for what, count in burst.items()))
     print(f"watchdog lines in the estimator's log: {len(watchdog)}" + "".join(f"\n  {w}" for w in watchdog[:5]))
     return 1 if result.stalls else 0
 

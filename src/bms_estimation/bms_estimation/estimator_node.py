@@ -14,7 +14,9 @@ on deactivate/shutdown, and restored on configure (ARCHITECTURE.md, persistence)
 Parameters: pack (demo), state_dir ("" = $BMS_STATE_DIR or ./state, "none" = no persistence),
 backend ("" = numpy below 100 000 cells, else the fastest available), period_s (0.1),
 cell_states_period_s (1.0), save_period_s (10.0), current_wait_s (1.0), first_soc_wait_s (2.0),
-tuning.<field> (any ekf.FilterTuning field not derived from the pack).
+initial_soc (unset; one fraction or one per cell), initial_soc_std (0.05), tuning.<field> (any
+ekf.FilterTuning field not derived from the pack), autostart (false). A wrong value fails
+configure with a message that names it (docs/estimation.md, "Node").
 """
 
 from __future__ import annotations
