@@ -247,6 +247,48 @@ def hover_text(page, module: int, cell: int) -> str:
     return page.text_content("#tooltip") or ""
 
 
+def test_gui_in_the_simulated_system(browser, ros, tmp_path):
+    """`bms launch sim gui:=true`: the page shows the master's operating state and a voltage the
+    slave node published, and the components table lists the running components. First in the
+    module: the `system` fixture's test publisher must not be running in the domain yet."""
+    ros.collect(CellMeasurements, topics.CELL_MEASUREMENTS.name, topics.PER_MODULE)
+    port = free_port()
+    launcher = NodeProcess([shutil.which("bms") or f"{sys.prefix}/bin/bms", "launch", "sim", "speed:=1",
+                            "record:=false", f"state_dir:={tmp_path / 'state'}", f"gui_port:={port}"],
+                           tmp_path / "launch.log")
+    url = f"http://127.0.0.1:{port}"
+
+    def serving() -> bool:
+        try:
+            return http(f"{url}/api/session")[0] == 200
+        except OSError:
+            return False
+
+    context = browser.new_context(viewport={"width": 1280, "height": 1500}, bypass_csp=True)
+    try:
+        wait_for(serving, 120, f"the GUI of the launched system on {url}", poll_s=0.5)
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_function("document.getElementById('op-state').textContent === 'DRIVE'", timeout=120000)
+        page.wait_for_function("bms.grid && bms.grid.modules === 4", timeout=60000)
+        shown = hover_text(page, 1, 5)
+        assert shown.startswith("module 1 cell 5: ") and shown.endswith(" V"), shown
+        value = float(shown.split(": ")[1].split()[0])
+        published = [m.cell_voltages_v[5] for m in ros.snapshot(topics.CELL_MEASUREMENTS.name) if m.module_id == 1]
+        assert published and min(abs(v - value) for v in published) < 0.0006, (value, published[-5:])
+        kinds = ["master", "safety", "estimator", "slave", "contactor", "current_sensor", "simulation", "gui"]
+        page.wait_for_function(f"{kinds}.every(k => bms.status.components.some(c => c.kind === k))", timeout=60000)
+        for kind in kinds:
+            assert page.locator("#components td", has_text=kind).count() > 0, kind
+        page.mouse.click(*page.evaluate("[bms.cellCenter(1, 5).x, bms.cellCenter(1, 5).y]"))
+        page.wait_for_function("bms.cellHistory.length > 0", timeout=30000)
+        page.mouse.move(*page.evaluate("[bms.cellCenter(1, 5).x, bms.cellCenter(1, 5).y]"))
+        page.screenshot(path=str(SHOTS / "live-sim.png"), full_page=True)
+    finally:
+        context.close()
+        launcher.stop(timeout_s=30)
+
+
 def test_live_page_shows_published_values_unknown_and_stale_cells(page, system):
     page.goto(system["url"])
     page.wait_for_function("document.getElementById('op-state').textContent === 'DRIVE'", timeout=60000)
@@ -365,7 +407,14 @@ def test_bad_input_gets_an_error_and_the_node_keeps_serving(system):
     assert "unknown message type 'launch_missiles'" in replies[3]["error"]
     assert "JSON object" in replies[4]["error"] and "integer" in replies[5]["error"]
     assert replies[-1]["state"]["state"] == "DRIVE"  # still serving live data
+    # a message the view cannot take (module id far beyond any pack) is logged and dropped
+    system["pack"].cells.publish(cells_msg(5000, 1))
+    wait_for(lambda: "dropped a CellMeasurements the GUI cannot show" in system["gui"].output(), 30,
+             "the GUI to log the dropped message")
+    assert "module_id 5000" in system["gui"].output()
     assert system["gui"].alive()
+    with connect(ws_url) as ws:
+        assert next_json(ws, "status")["stale_modules"] == [SILENT_MODULE]
 
 
 def test_recorded_run_scrubs_on_the_runs_own_clock(page, system):
@@ -401,47 +450,6 @@ def test_a_port_in_use_ends_only_the_gui_with_a_reason(system, tmp_path):
     assert second.proc.returncode == 1
     assert f"cannot serve the GUI on 127.0.0.1:{system['port']}" in second.output()
     assert system["gui"].alive() and http(f"{system['url']}/api/session")[0] == 200
-
-
-def test_gui_in_the_simulated_system(browser, ros, tmp_path):
-    """`bms launch sim gui:=true`: the page shows the master's operating state and a voltage the
-    slave node published, and the components table lists the running components."""
-    ros.collect(CellMeasurements, topics.CELL_MEASUREMENTS.name, topics.PER_MODULE)
-    port = free_port()
-    launcher = NodeProcess([shutil.which("bms") or f"{sys.prefix}/bin/bms", "launch", "sim", "speed:=1",
-                            "record:=false", f"state_dir:={tmp_path / 'state'}", f"gui_port:={port}"],
-                           tmp_path / "launch.log")
-    url = f"http://127.0.0.1:{port}"
-
-    def serving() -> bool:
-        try:
-            return http(f"{url}/api/session")[0] == 200
-        except OSError:
-            return False
-
-    context = browser.new_context(viewport={"width": 1280, "height": 1500}, bypass_csp=True)
-    try:
-        wait_for(serving, 120, f"the GUI of the launched system on {url}", poll_s=0.5)
-        page = context.new_page()
-        page.goto(url)
-        page.wait_for_function("document.getElementById('op-state').textContent === 'DRIVE'", timeout=120000)
-        page.wait_for_function("bms.grid && bms.grid.modules === 4", timeout=60000)
-        shown = hover_text(page, 1, 5)
-        assert shown.startswith("module 1 cell 5: ") and shown.endswith(" V"), shown
-        value = float(shown.split(": ")[1].split()[0])
-        published = [m.cell_voltages_v[5] for m in ros.snapshot(topics.CELL_MEASUREMENTS.name) if m.module_id == 1]
-        assert published and min(abs(v - value) for v in published) < 0.0006, (value, published[-5:])
-        kinds = ["master", "safety", "estimator", "slave", "contactor", "current_sensor", "simulation", "gui"]
-        page.wait_for_function(f"{kinds}.every(k => bms.status.components.some(c => c.kind === k))", timeout=60000)
-        for kind in kinds:
-            assert page.locator("#components td", has_text=kind).count() > 0, kind
-        page.mouse.click(*page.evaluate("[bms.cellCenter(1, 5).x, bms.cellCenter(1, 5).y]"))
-        page.wait_for_function("bms.cellHistory.length > 0", timeout=30000)
-        page.mouse.move(*page.evaluate("[bms.cellCenter(1, 5).x, bms.cellCenter(1, 5).y]"))
-        page.screenshot(path=str(SHOTS / "live-sim.png"), full_page=True)
-    finally:
-        context.close()
-        launcher.stop(timeout_s=30)
 
 
 def test_tls_when_certificate_and_key_are_configured(system, tmp_path):

@@ -62,6 +62,7 @@ class Intake:
         self.node = rclpy.create_node(f"{owner.get_name()}_intake", namespace=owner.get_namespace(),
                                       context=owner.context, use_global_arguments=False,
                                       start_parameter_services=False)
+        self.reported: set[tuple[str, str]] = set()
         self.subscriptions = [
             (self.node.create_subscription(msg_type, topic.name, lambda _: None, topic.qos), handler)
             for msg_type, topic, handler in (
@@ -84,9 +85,22 @@ class Intake:
                 if message is None:
                     break
                 with lock:
-                    handler(message[0], now)
+                    self.guarded(handler, message[0], now)
                 taken += 1
         return taken
+
+    def guarded(self, handler, message, now: float) -> None:
+        """A message the view cannot take is logged (once per topic and error) and dropped; the
+        node goes on with the next one."""
+        try:
+            handler(message, now)
+        except Exception as error:  # noqa: BLE001 - one bad message must not stop the GUI
+            key = (handler.__name__, type(error).__name__)
+            if key not in self.reported:
+                self.reported.add(key)
+                self.node.get_logger().error(
+                    f"dropped a {type(message).__name__} the GUI cannot show ({handler.__name__}): "
+                    f"{type(error).__name__}: {error}")
 
     def destroy(self) -> None:
         self.node.destroy_node()
@@ -97,13 +111,13 @@ class GuiNode(Node):
         super().__init__("gui", **kwargs)
         self.host = str(declare(self, "host", "127.0.0.1"))
         self.port = int(declare(self, "port", 8080))
-        self.display_hz = float(declare(self, "display_hz", 5.0))
+        self.display_hz = self._positive("display_hz", 5.0)
         self.runs_dir = Path(str(declare(self, "runs_dir", "runs")))
         self.users_file = Path(str(declare(self, "users_file", "state/gui_users")))
         self.audit_log = Path(str(declare(self, "audit_log", "state/gui_audit.log")))
         self.tls_cert = str(declare(self, "tls_cert", ""))
         self.tls_key = str(declare(self, "tls_key", ""))
-        self.poll_hz = float(declare(self, "poll_hz", 20.0))
+        self.poll_hz = self._positive("poll_hz", 20.0)
         self.lock = threading.Lock()
         self.view = PackView(stale_after_s=float(declare(self, "stale_after_s", 1.0)))
         self.intake = Intake(self.view, self)
@@ -123,6 +137,13 @@ class GuiNode(Node):
         self.announcer = ComponentAnnouncer(self, Identity(kind=ComponentInfo.KIND_GUI,
                                                            implementation="bms_gui.gui_node"))
 
+    def _positive(self, name: str, default: float) -> float:
+        value = float(declare(self, name, default))
+        if value > 0:
+            return value
+        self.get_logger().error(f"parameter {name} must be > 0, got {value:g}; using {default:g}")
+        return default
+
     def poll(self) -> None:
         """Take what the data topics hold now (at poll_hz, from the poller thread)."""
         now = time.monotonic()
@@ -141,7 +162,7 @@ class GuiNode(Node):
     def _locked(self, handler):
         def on_message(msg) -> None:
             with self.lock:
-                handler(msg, time.monotonic())
+                self.intake.guarded(handler, msg, time.monotonic())
         return on_message
 
     def _on_component(self, msg: ComponentInfo) -> None:

@@ -23,6 +23,7 @@ LIMIT_REASONS = ("configured maximum", "state of power", "safety derating", "no 
                  "not allowed in this state")
 OPEN_REASONS = ("", "safety fault", "supervisor silent", "closing not allowed")
 GRID_MAGIC = b"BMSG"
+MAX_MODULES, MAX_CELLS = 1000, 64  # a larger id or array is a broken sender, not a pack to draw
 # Cell flag bits of the binary grid frame (app.js reads the same bits).
 FLAG_BALANCING, FLAG_STALE, FLAG_MISSING, FLAG_AFE = 1, 2, 4, 8
 # Which topic tells the health of which component.
@@ -113,6 +114,9 @@ class PackView:
 
     def on_cells(self, msg: Any, received: float) -> None:
         n = len(msg.cell_voltages_v)
+        if msg.module_id >= MAX_MODULES or n > MAX_CELLS or len(msg.temperatures_degc) > MAX_CELLS:
+            raise ValueError(f"module_id {msg.module_id} with {n} cells, {len(msg.temperatures_degc)} sensors: "
+                             f"the GUI shows module ids below {MAX_MODULES} and at most {MAX_CELLS} cells or sensors")
         flags = np.asarray(msg.cell_flags, dtype=np.uint8) if len(msg.cell_flags) == n else np.zeros(n, np.uint8)
         balancing = np.asarray(msg.balancing, dtype=bool) if len(msg.balancing) == n else np.zeros(n, bool)
         self.modules[int(msg.module_id)] = Module(
