@@ -12,8 +12,10 @@ cloud:=false`` (state in a temporary directory), waits until the lifecycle manag
 - messages per second per topic (every /bms topic and /clock), counted by a monitor node in this
   process, and the messages per second each BMS node must take (its subscriptions' rates, /clock
   included) with the rclpy floor: that rate times the measured CPU cost of one received message;
-- cell samples: received, lost (sequence gaps and samples the plant never sent for the simulated
-  time that passed) and late (older than the module stale timeout on arrival, by /clock);
+- cell samples stamped inside the window: received, lost (sequence gaps and samples the plant
+  never sent for the simulated time that passed) and late (older than the module stale timeout
+  when this monitor took them, by /clock: an upper bound, the monitor's own lag included; not
+  part of the verdict);
 - supervisor periods evaluated (SafetyStatus sequence against 20 Hz of simulated time), the
   highest safety level seen and the master's operating states;
 - the speed achieved (simulated seconds per wall second): the plant holds simulated time back
@@ -155,15 +157,19 @@ class Monitor:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.stale_s = stale_s
-        self.counting = False
+        self.counting = False  # topic rates: messages that arrive while the window is open
+        # Cell samples count by their stamp (simulated time): those stamped inside the window,
+        # however late the monitor itself takes them (its own lag must not count as a loss).
+        self.window_sim = (float("inf"), float("inf"))
         self.counts = Counts()
         self.status = ""
         self.lock = threading.Lock()
         self.subscribed: set[str] = set()
         self.node.create_subscription(String, "/bms/lifecycle_manager/status", self._on_status, topics.LATCHED)
         self.node.create_subscription(Clock, "/clock", self._on_clock, 10)
-        self.node.create_subscription(CellMeasurements, topics.CELL_MEASUREMENTS.absolute,
-                                      self._on_cells, topics.CELL_MEASUREMENTS.qos)
+        # Deep enough to hold every sample of a window while this monitor lags behind.
+        self.node.create_subscription(CellMeasurements, topics.CELL_MEASUREMENTS.absolute, self._on_cells,
+                                      QoSProfile(depth=20000, reliability=ReliabilityPolicy.RELIABLE))
         self.node.create_subscription(SafetyStatus, topics.SAFETY_STATUS.absolute, self._on_safety, 10)
         self.node.create_subscription(PackState, topics.PACK_STATE.absolute, self._on_pack_state, 10)
         self.subscribed |= {"/clock", topics.CELL_MEASUREMENTS.absolute, topics.SAFETY_STATUS.absolute,
@@ -221,10 +227,10 @@ class Monitor:
         self._count("/clock")
 
     def _on_cells(self, msg: CellMeasurements) -> None:
-        if not self.counting:
-            return
         self._count(topics.CELL_MEASUREMENTS.absolute)
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        if not self.window_sim[0] <= stamp < self.window_sim[1]:
+            return
         with self.lock:
             m = self.counts.modules.setdefault(msg.module_id, ModuleCount())
             if m.last_seq >= 0 and msg.sequence > m.last_seq + 1:
@@ -313,6 +319,7 @@ def run_trial(monitor: Monitor, pack: str, speed: float, composed: bool, window_
             "gui:=false", "record:=false", "cloud:=false", f"state_dir:={state_dir}"]
     monitor.status = ""
     monitor.counting = False
+    monitor.window_sim = (float("inf"), float("inf"))
     start = time.monotonic()
     with log.open("a") as out:
         out.write(f"\n=== {' '.join(argv)}\n")
@@ -334,12 +341,20 @@ def run_trial(monitor: Monitor, pack: str, speed: float, composed: bool, window_
         monitor.reset()
         monitor.counting = True
         t0, sim0 = time.monotonic(), monitor.counts.clock_s
+        monitor.window_sim = (sim0, float("inf"))
         time.sleep(window_s)
         monitor.counting = False
         trial.window_s = time.monotonic() - t0
-        trial.sim_s = monitor.counts.clock_s - sim0
+        sim1 = monitor.counts.clock_s
+        monitor.window_sim = (sim0, sim1)
+        trial.sim_s = sim1 - sim0
         after = {pid: cpu_ticks(pid) for pid in pids}
         trial.monitor_cpu_pct = 100 * (time.process_time() - mon_before) / trial.window_s
+        # Let the monitor take the samples stamped inside the window that it has not taken yet.
+        drain_end = time.monotonic() + 20.0
+        while time.monotonic() < drain_end and any(
+                m.last_stamp_s < sim1 - 0.15 for m in list(monitor.counts.modules.values())):
+            time.sleep(0.2)
         for pid in pids:
             name = labels[pid]
             trial.cpu_pct[name] = trial.cpu_pct.get(name, 0.0) + 100 * (after[pid] - before[pid]) / CLK_TCK / trial.window_s
@@ -449,7 +464,7 @@ def print_trial(t: Trial, message_us: float | None) -> None:
     if message_us:
         print(f"floor = messages taken per second x {message_us:.0f} us per received message (measured)")
     print(f"\ncell samples: expected {t.samples_expected}, received {t.samples_received}, lost {t.samples_lost}, "
-          f"late {t.samples_late}")
+          f"late at the monitor {t.samples_late} (upper bound: includes the monitor's own lag)")
     print(f"supervisor periods evaluated: {t.periods_evaluated} of {t.periods_expected} "
           f"({100 * t.period_fraction:.1f} %); highest safety level {t.max_level}; master states "
           f"{' -> '.join(t.states) or '-'}")
