@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import struct
 import sys
 import tempfile
@@ -185,7 +186,7 @@ def main() -> int:
             print(f"3. cloud_bridge CPU at 16 x 12, inputs 10 Hz, cell frames {rate:g} Hz: {100 * share:.1f} % of one core")
     finally:
         stop_process(broker_proc)
-        stop_process(db_proc)
+        stop_process(db_proc, signal.SIGINT)
         shutil.rmtree(root, ignore_errors=True)
     return 0
 

@@ -27,6 +27,7 @@ from cloud_rig import (  # noqa: E402
     Feed,
     Servers,
     all_seqs,
+    drained,
     outbox_count,
     query,
     start_bridge,
@@ -131,7 +132,7 @@ def test_broker_sink_and_bridge_killed_in_turn_lose_nothing(ros: RosHarness, ser
                  "samples recorded after the restart")
         feed.running = False
         last = max(feed.published)
-        wait_for(lambda: outbox_count(outbox) == 0 and last in stored_samples(servers), 90, "the outbox to drain")
+        wait_for(lambda: drained(outbox) and last in stored_samples(servers), 90, "the outbox to drain")
     finally:
         feed.running = False
         bridge.stop()
@@ -172,7 +173,7 @@ def test_a_small_outbox_drops_telemetry_counted_never_events(ros: RosHarness, se
         servers.restart_broker()
         feed.running = False
         last = max(feed.published)
-        wait_for(lambda: outbox_count(outbox) == 0 and last in stored_samples(servers), 90, "the outbox to drain")
+        wait_for(lambda: drained(outbox) and last in stored_samples(servers), 90, "the outbox to drain")
     finally:
         feed.running = False
         bridge.stop()

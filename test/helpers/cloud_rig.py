@@ -4,6 +4,7 @@ topics published from the test's own node, and readers of what reached the datab
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -43,14 +44,14 @@ class Servers:
     site: str = "lab"  # each test its own site: nothing of an earlier test's sessions reaches it
 
     def kill_broker(self) -> None:
-        stop_process(self.broker_proc, sig=9)
+        stop_process(self.broker_proc, sig=signal.SIGKILL)
 
     def restart_broker(self) -> None:
         self.broker_proc, self.broker = start_broker(Path(self.broker.data_dir), self.broker.port, self.broker.tls_port)
 
     def stop(self) -> None:
         stop_process(self.broker_proc)
-        stop_process(self.db_proc)
+        stop_process(self.db_proc, signal.SIGINT)  # PostgreSQL's fast shutdown
 
 
 def start_servers(root: Path) -> Servers:
@@ -80,6 +81,15 @@ def outbox_count(path: Path) -> int:
             return db.execute("SELECT count(*) FROM records").fetchone()[0]
         except sqlite3.OperationalError:
             return 0
+
+
+def drained(path: Path) -> bool:
+    """Nothing left in the outbox, and no drop waiting to be reported as a gap event."""
+    if outbox_count(path):
+        return False
+    with sqlite3.connect(str(path), timeout=5) as db:
+        row = db.execute("SELECT value FROM meta WHERE key = 'drops'").fetchone()
+    return not row or not int(row[0])
 
 
 def query(servers: Servers, sql: str, *args) -> list[tuple]:

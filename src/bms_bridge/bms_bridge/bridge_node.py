@@ -262,13 +262,7 @@ class CloudBridge(Node):
 
     def _housekeeping(self) -> None:
         self.outbox.touch()
-        drops = self.outbox.take_drops()
-        if drops:
-            self.events(time.time(), [{"type": "gap", "reason": "outbox_full", "dropped": drops.count,
-                                       "first_seq": drops.first_seq, "last_seq": drops.last_seq,
-                                       "dropped_total": self.outbox.dropped_total}])
-            self.get_logger().warning(f"outbox full: {drops.count} telemetry records dropped (oldest first, "
-                                      f"sequences {drops.first_seq}..{drops.last_seq}); events are kept")
+        self._report_drops()
         peers = len(self.announcer.peers)
         if peers != self.components_seen:
             self.components_seen = peers
@@ -276,6 +270,15 @@ class CloudBridge(Node):
         if self.birth_due and time.monotonic() >= self.birth_due:
             self.birth_due = 0.0
             self._birth()
+
+    def _report_drops(self) -> None:
+        drops = self.outbox.take_drops()
+        if drops:
+            self.events(time.time(), [{"type": "gap", "reason": "outbox_full", "dropped": drops.count,
+                                       "first_seq": drops.first_seq, "last_seq": drops.last_seq,
+                                       "dropped_total": self.outbox.dropped_total}])
+            self.get_logger().warning(f"outbox full: {drops.count} telemetry records dropped (oldest first, "
+                                      f"sequences {drops.first_seq}..{drops.last_seq}); events are kept")
 
     def _birth(self) -> None:
         c = self.config
@@ -365,6 +368,7 @@ class CloudBridge(Node):
                                       properties=props)
 
     def before_exit(self) -> None:
+        self._report_drops()  # in the outbox for the next start if it cannot be sent now
         self.forwarder.pump()
         self.outbox.touch()
         if self.command_link:

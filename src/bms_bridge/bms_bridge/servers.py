@@ -307,8 +307,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cloud_servers: nothing recorded in {state}", file=sys.stderr)
             return 1
         recorded = json.loads(state.read_text())
-        for key in ("broker", "database"):
-            stop_process(int(recorded[key]["pid"]))
+        stop_process(int(recorded["broker"]["pid"]))
+        stop_process(int(recorded["database"]["pid"]), signal.SIGINT)  # PostgreSQL's fast shutdown
         print(f"stopped the servers of {args.directory}")
         return 0
     try:
