@@ -1,7 +1,8 @@
 """The example slave, written from the specification alone, swapped in for module 2 of the
 simulated pack as docs/swapping.md walks a supplier through it: the lifecycle manager brings it
 up by name, the system reaches DRIVE with all modules present, the estimator has SOC for its
-cells, and `bms node list` shows its ComponentInfo."""
+cells, `bms node list` shows its ComponentInfo, and the passive conformance checks pass in the
+running system."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def test_the_example_slave_takes_module_2s_place_and_the_system_drives(ros: RosH
     samples = ros.collect(CellMeasurements, topics.CELL_MEASUREMENTS.name, topics.CELL_MEASUREMENTS.qos)
     components = ros.collect(ComponentInfo, topics.COMPONENTS.name, topics.LATCHED_MANY)
     supplier = start_node(tmp_path, "bms_example_slave", "slave", *params(module_id=SWAPPED, use_sim_time=True))
-    launcher = NodeProcess([bms(), "launch", "sim", "speed:=2", "duration:=30", f"external_modules:={SWAPPED}",
+    launcher = NodeProcess([bms(), "launch", "sim", "speed:=2", "duration:=300", f"external_modules:={SWAPPED}",
                             "record:=false", "gui:=false", f"state_dir:={tmp_path / 'state'}"],
                            tmp_path / "launch.log")
     try:
@@ -37,9 +38,14 @@ def test_the_example_slave_takes_module_2s_place_and_the_system_drives(ros: RosH
         wait_for(lambda: any(_module_soc(e) for e in list(estimates)), 60, "SOC for the swapped module's cells")
         listing = subprocess.run([bms(), "node", "list"], capture_output=True, text=True, timeout=60,
                                  stdin=subprocess.DEVNULL)
+        # docs/swapping.md, step 5: the passive checks in the running system, on simulated time.
+        check = subprocess.run([bms(), "conformance", "slave", "--node", f"/bms/module_{SWAPPED}"],
+                               capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     finally:
         launcher.stop()
         code = supplier.stop()
+    assert check.returncode == 0 and "CONFORMS" in check.stdout, check.stdout + check.stderr
+    assert "judged on simulated time" in check.stderr
     assert f"/bms/module_{SWAPPED}" in listing.stdout and "Example Supplier" in listing.stdout, listing.stdout
     info = [c for c in list(components) if c.node_name == f"/bms/module_{SWAPPED}"]
     assert info and info[-1].implementation == "bms_example_slave.slave_node"

@@ -11,6 +11,9 @@ from pathlib import Path
 from bms_tools.conformance.kinds import KINDS, Context, module_of, node_name
 from bms_tools.conformance.requirements import INTRUSIVE, REQUIREMENTS
 
+# How long a passive run looks for a simulation clock before judging on the system clock.
+CLOCK_WAIT_S = 2.0
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -29,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--balancing-timeout", type=float, default=5.0,
                         help="slave: the node's balancing_timeout_s (default 5)")
     parser.add_argument("--use-sim-time", action="store_true",
-                        help="passive: judge stamps and rates on /clock (a simulation)")
+                        help="passive: judge stamps and rates on /clock (automatic when /clock is published)")
     parser.add_argument("--clock-step", type=float, default=0.05,
                         help="with --use-sim-time: the step of /clock, sim_host's step_s (default 0.05)")
     parser.add_argument("--junit", type=Path, help="also write the report as JUnit XML to this file")
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"bms conformance: a slave needs its module id: --node /bms/module_<id> or --module <id> "
               f"(0..{pack.modules - 1} in pack {pack.name})", file=sys.stderr)
         return 2
-    ctx = Context(pack, ranges, module, args.clock_step if args.use_sim_time and not args.command else 0.0)
+    ctx = Context(pack, ranges, module)
     fqn = args.node or node_name(kind, module)
     if args.command:
         report = Report(args.command, kind.name)
@@ -64,11 +67,18 @@ def run(args: argparse.Namespace) -> int:
         run_intrusive(report, kind, fqn, ctx, args.command, args.duration, args.balancing_timeout)
     else:
         report = Report(fqn, kind.name)
-        from bms_tools.conformance.passive import Watch, run_passive
-        from bms_tools.conformance.probe import Probe
+        from bms_tools.conformance.passive import DISCOVERY_TIMEOUT_S, Watch, node_present, run_passive
+        from bms_tools.conformance.probe import Probe, wait_until
 
-        probe = Probe(use_sim_time=args.use_sim_time)
+        probe = Probe()
         try:
+            # Discovery first (the node, and with it the graph), then the clock.
+            wait_until(lambda: node_present(probe, fqn), DISCOVERY_TIMEOUT_S)
+            if args.use_sim_time or wait_until(lambda: probe.node.count_publishers("/clock") > 0, CLOCK_WAIT_S):
+                print("bms conformance: /clock is published: stamps and rates judged on simulated time",
+                      file=sys.stderr)
+                probe.use_simulated_time()
+                ctx.clock_step_s = args.clock_step
             run_passive(probe, report, kind, fqn, ctx, Watch(probe, kind), args.duration)
         finally:
             probe.close()

@@ -18,6 +18,8 @@ from bms_tools.conformance.probe import Arrival, Probe, wait_until
 from bms_tools.conformance.report import Report
 from bms_tools.rosgraph import message_class
 
+DISCOVERY_TIMEOUT_S = 10.0  # how long the kit waits for the node to appear
+
 
 def split_name(fqn: str) -> tuple[str, str]:
     namespace, _, name = fqn.rpartition("/")
@@ -208,7 +210,7 @@ def check_stream(report: Report, kind: Kind, out: Output, mine: list[Arrival], c
 
 
 def run_passive(probe: Probe, report: Report, kind: Kind, fqn: str, ctx: Context, watch: Watch,
-                duration_s: float, discovery_timeout_s: float = 10.0) -> bool:
+                duration_s: float, discovery_timeout_s: float = DISCOVERY_TIMEOUT_S) -> bool:
     """Watch ``fqn`` for ``duration_s``; False when the node never appeared."""
     present = wait_until(lambda: node_present(probe, fqn), discovery_timeout_s)
     report.record("GEN-01", present, f"no node {fqn} in the graph after {discovery_timeout_s:g} s")

@@ -26,14 +26,12 @@ class Arrival:
 
 
 class Probe:
-    def __init__(self, name: str = "bms_conformance", use_sim_time: bool = False) -> None:
+    def __init__(self, name: str = "bms_conformance") -> None:
         self.context = Context()
         rclpy.init(args=[], context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node(name, namespace="/bms", context=self.context,
                                       start_parameter_services=False)
-        self.use_sim_time = use_sim_time
-        if use_sim_time:
-            self.node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])
+        self.use_sim_time = False
         self.lock = threading.Lock()
         self.rate = ClockRate()
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -48,6 +46,11 @@ class Probe:
                 self.executor.spin_once(timeout_sec=0.05)
             except Exception:  # noqa: BLE001 - a malformed message must not end the probe
                 continue
+
+    def use_simulated_time(self) -> None:
+        """Judge on /clock from now on (a simulation)."""
+        self.node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])
+        self.use_sim_time = True
 
     def now_s(self) -> float:
         return self.node.get_clock().now().nanoseconds * 1e-9
