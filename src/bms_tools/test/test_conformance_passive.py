@@ -165,3 +165,12 @@ def test_the_junit_file_lists_every_requirement_with_its_failure(reports: dict[i
     assert set(cases) == set(reports[1].results)
     assert int(suite.get("failures")) == len(reports[1].failed) > 0
     assert cases["SLV-03"].find("failure") is not None and cases["GEN-01"].find("failure") is None
+
+
+def test_usage_errors_say_what_is_missing(capsys: pytest.CaptureFixture[str]):
+    from bms_tools.cli import main
+
+    assert main(["conformance", "slave", "--node", "/bms/master"]) == 2
+    assert "a slave needs its module id" in capsys.readouterr().err
+    assert main(["conformance", "slave", "--module", "1", "--command", "/nonexistent/slave"]) == 2
+    assert "cannot start '/nonexistent/slave'" in capsys.readouterr().err

@@ -64,7 +64,11 @@ def run(args: argparse.Namespace) -> int:
         _private_domain()
         from bms_tools.conformance.intrusive import run_intrusive
 
-        run_intrusive(report, kind, fqn, ctx, args.command, args.duration, args.balancing_timeout)
+        try:
+            run_intrusive(report, kind, fqn, ctx, args.command, args.duration, args.balancing_timeout)
+        except OSError as error:
+            print(f"bms conformance: cannot start {args.command!r}: {error}", file=sys.stderr)
+            return 2
     else:
         report = Report(fqn, kind.name)
         from bms_tools.conformance.passive import DISCOVERY_TIMEOUT_S, Watch, node_present, run_passive

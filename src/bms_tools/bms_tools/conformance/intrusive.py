@@ -93,17 +93,19 @@ def publishes(watch: Watch, kind: Kind, ctx: Context, timeout_s: float = 10.0) -
 
 def run_intrusive(report: Report, kind: Kind, fqn: str, ctx: Context, command: str, duration_s: float,
                   balancing_timeout_s: float) -> None:
+    """Raises OSError when the command cannot be started."""
     probe = Probe()
-    stimulus = slave.Stimulus(probe, ctx) if kind.name == ComponentInfo.KIND_SLAVE else None
-    watch = Watch(probe, kind)
-    node = NodeUnderTest(command)
-    life = Lifecycle(probe, fqn)
+    node = None
     try:
+        stimulus = slave.Stimulus(probe, ctx) if kind.name == ComponentInfo.KIND_SLAVE else None
+        watch = Watch(probe, kind)
+        node = NodeUnderTest(command)
+        life = Lifecycle(probe, fqn)
         _drive(report, kind, fqn, ctx, duration_s, balancing_timeout_s, probe, watch, node, life, stimulus)
         code = node.stop()
         report.record("GEN-13", code == 0, f"exit code {code} after SIGINT (None: still running after 10 s)")
     finally:
-        if node.proc.poll() is None:
+        if node is not None and node.proc.poll() is None:
             node.stop(2.0)
         probe.close()
     if report.failed:
