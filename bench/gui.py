@@ -108,6 +108,7 @@ def main() -> int:
     parser.add_argument("--browsers", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=30.0, help="measuring window")
     parser.add_argument("--settle", type=float, default=10.0)
+    parser.add_argument("--screenshot", default="", help="save the first browser's page here at the end")
     parser.add_argument("--publish", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publish:
@@ -156,6 +157,8 @@ def main() -> int:
             seen = browsers[0].contexts[0].pages[0].evaluate(
                 "[bms.grid ? bms.grid.modules * bms.grid.cells : 0, bms.status ? bms.status.intake_msgs_per_s : 0]"
             ) if browsers else [0, 0]
+            if args.screenshot and browsers:
+                browsers[0].contexts[0].pages[0].screenshot(path=args.screenshot, full_page=True)
             for browser in browsers:
                 browser.close()
         print(f"gui node, {args.modules} x {args.cells} cells at {args.rate:g} Hz, {args.browsers} browsers "
