@@ -161,6 +161,7 @@ class Monitor:
         # Cell samples count by their stamp (simulated time): those stamped inside the window,
         # however late the monitor itself takes them (its own lag must not count as a loss).
         self.window_sim = (float("inf"), float("inf"))
+        self.newest_stamp: dict[int, float] = {}  # module -> stamp of its newest sample taken
         self.counts = Counts()
         self.status = ""
         self.lock = threading.Lock()
@@ -229,6 +230,7 @@ class Monitor:
     def _on_cells(self, msg: CellMeasurements) -> None:
         self._count(topics.CELL_MEASUREMENTS.absolute)
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        self.newest_stamp[msg.module_id] = stamp
         if not self.window_sim[0] <= stamp < self.window_sim[1]:
             return
         with self.lock:
@@ -320,6 +322,7 @@ def run_trial(monitor: Monitor, pack: str, speed: float, composed: bool, window_
     monitor.status = ""
     monitor.counting = False
     monitor.window_sim = (float("inf"), float("inf"))
+    monitor.newest_stamp = {}
     start = time.monotonic()
     with log.open("a") as out:
         out.write(f"\n=== {' '.join(argv)}\n")
@@ -350,10 +353,13 @@ def run_trial(monitor: Monitor, pack: str, speed: float, composed: bool, window_
         trial.sim_s = sim1 - sim0
         after = {pid: cpu_ticks(pid) for pid in pids}
         trial.monitor_cpu_pct = 100 * (time.process_time() - mon_before) / trial.window_s
-        # Let the monitor take the samples stamped inside the window that it has not taken yet.
-        drain_end = time.monotonic() + 20.0
-        while time.monotonic() < drain_end and any(
-                m.last_stamp_s < sim1 - 0.15 for m in list(monitor.counts.modules.values())):
+        # Let the monitor take the samples stamped inside the window that it has not taken yet
+        # (on a loaded machine it lags); it sees the end of the window when every module's
+        # newest sample is stamped past it.
+        modules = load_pack_config(pack).modules
+        drain_end = time.monotonic() + 90.0
+        while time.monotonic() < drain_end and not (len(monitor.newest_stamp) >= modules and all(
+                stamp >= sim1 - 0.15 for stamp in list(monitor.newest_stamp.values()))):
             time.sleep(0.2)
         for pid in pids:
             name = labels[pid]
