@@ -25,6 +25,7 @@ from bms_common.testing import NodeProcess, RosHarness, executable, params, wait
 from bms_interfaces.msg import (
     CellMeasurements,
     CommandAudit,
+    ComponentInfo,
     CurrentLimits,
     Fault,
     FaultLog,
@@ -88,6 +89,12 @@ class Pack:
         self.audits = self.ros.collect(CommandAudit, topics.COMMAND_AUDIT.name, topics.RELIABLE_EVENTS)
         self.faults: list[Fault] = []
         self.silent: set[int] = set()
+        # a peer of another interface major version, as a supplier's old node would announce
+        foreign = ComponentInfo(node_name="/bms/old_estimator", kind=ComponentInfo.KIND_ESTIMATOR,
+                                vendor="supplier-b", implementation="legacy.estimator", version="0.9.0",
+                                interface_version="1.4.0", host="bench")
+        self.components = node.create_publisher(ComponentInfo, topics.COMPONENTS.name, topics.LATCHED)
+        self.components.publish(foreign)
         self.sequence = 0
         node.create_service(RequestState, topics.REQUEST_STATE, self._request_state)
         node.create_service(ResetFaults, topics.RESET_FAULTS, self._reset)
@@ -305,6 +312,8 @@ def test_live_page_shows_published_values_unknown_and_stale_cells(page, system):
     assert "stale" not in hover_text(page, 0, 0)
     page.wait_for_selector("#components td:text-is('/bms/gui')", timeout=30000)
     assert page.locator("#components tr", has_text="/bms/gui").locator("td").nth(1).text_content() == "gui"
+    page.wait_for_selector("#components tr.incompatible:has-text('/bms/old_estimator')", timeout=30000)
+    assert page.locator("#components tr.incompatible").count() == 1  # only the 1.x peer is marked
     point = page.evaluate("bms.cellCenter(0, 3)")
     page.mouse.click(point["x"], point["y"])
     page.wait_for_function("bms.cellHistory.length > 0 && bms.cellHistory.every(p => Math.abs(p[1] - 3.605) < 1e-6)",
