@@ -368,6 +368,8 @@ def run_trial(monitor: Monitor, pack: str, speed: float, composed: bool, window_
             trial.rss[name] = trial.rss.get(name, 0.0) + rss_mib(pid)
         c = monitor.counts
         trial.rates = {t: n / trial.window_s for t, n in sorted(c.per_topic.items())}
+        # Cell samples by stamp, not by when this monitor took them (it may lag behind).
+        trial.rates[topics.CELL_MEASUREMENTS.absolute] = sum(m.received for m in c.modules.values()) / trial.window_s
         for topic, nodes in monitor.subscribers_of().items():
             for node in nodes:
                 trial.node_intake[node] = trial.node_intake.get(node, 0.0) + trial.rates.get(topic, 0.0)
