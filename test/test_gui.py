@@ -34,7 +34,7 @@ from bms_interfaces.msg import (
     PackState,
     SafetyStatus,
 )
-from bms_interfaces.srv import RequestState, ResetFaults
+from bms_interfaces.srv import InjectFault, RequestState, ResetFaults
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "docs" / "gui"
@@ -291,6 +291,13 @@ def test_gui_in_the_simulated_system(browser, ros, tmp_path):
         page.wait_for_function("bms.cellHistory.length > 0", timeout=30000)
         page.mouse.move(*page.evaluate("[bms.cellCenter(1, 5).x, bms.cellCenter(1, 5).y]"))
         page.screenshot(path=str(SHOTS / "live-sim.png"), full_page=True)
+        # the supervisor's own fault log: an open HVIL appears with its level and freeze frame
+        answer = ros.call(InjectFault, "/bms/plant/inject_fault", InjectFault.Request(fault="hvil_open"))
+        assert answer.success, answer.message
+        entry = page.locator("#fault-log details", has_text="HVIL")
+        entry.wait_for(timeout=60000)
+        assert "FAULT" in entry.locator("summary").text_content()
+        assert "HVIL open" in entry.locator(".frame").first.text_content()
     finally:
         context.close()
         launcher.stop(timeout_s=30)
