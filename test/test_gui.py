@@ -200,10 +200,11 @@ def system(tmp_path_factory):
     assert add.returncode == 0, add.stderr
     write_run(tmp / "runs" / "run-speed4")
     pack = Pack()
-    port = free_port()
+    port, foxglove_port = free_port(), free_port()
     gui = NodeProcess([executable("bms_gui", "gui"), "--ros-args", "-r", "__ns:=/bms",
                        *params(port=port, runs_dir=str(tmp / "runs"), users_file=str(users),
-                               audit_log=str(tmp / "audit.log"), display_hz=5.0)], tmp / "gui.log")
+                               audit_log=str(tmp / "audit.log"), display_hz=5.0,
+                               foxglove_port=foxglove_port)], tmp / "gui.log")
     url = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
@@ -214,7 +215,7 @@ def system(tmp_path_factory):
 
     try:
         wait_for(answers, 60, f"the GUI to answer on {url} (log: {tmp / 'gui.log'})", poll_s=0.2)
-        yield {"url": url, "pack": pack, "gui": gui, "tmp": tmp, "port": port}
+        yield {"url": url, "pack": pack, "gui": gui, "tmp": tmp, "port": port, "foxglove_port": foxglove_port}
     finally:
         gui.stop()
         pack.ros.close()
@@ -430,7 +431,7 @@ def test_bad_input_gets_an_error_and_the_node_keeps_serving(system):
     assert "module_id 5000" in system["gui"].output()
     assert system["gui"].alive()
     with connect(ws_url) as ws:
-        assert next_json(ws, "status")["stale_modules"] == [SILENT_MODULE]
+        assert next_json(ws, "status")["stale_modules"] == sorted(system["pack"].silent)  # no module 5000
 
 
 def test_recorded_run_scrubs_on_the_runs_own_clock(page, system):
@@ -502,3 +503,24 @@ def _try(call):
         return call()
     except (OSError, urllib.error.URLError):
         return None
+
+
+def test_foxglove_endpoint_streams_the_pack(system):
+    """With foxglove_port set, a Foxglove WebSocket client gets the advertised channels and, once
+    subscribed, the pack as JSON (opcode 1: subscription id, timestamp, payload)."""
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{system['foxglove_port']}", subprotocols=["foxglove.sdk.v1", "foxglove.websocket.v1"],
+                 open_timeout=20) as ws:
+        channels = {}
+        while "/bms/gui/pack" not in channels:
+            message = json.loads(ws.recv(timeout=20))
+            if message["op"] == "advertise":
+                channels.update({c["topic"]: c["id"] for c in message["channels"]})
+        ws.send(json.dumps({"op": "subscribe", "subscriptions": [{"id": 7, "channelId": channels["/bms/gui/pack"]}]}))
+        while True:
+            frame = ws.recv(timeout=20)
+            if isinstance(frame, bytes) and frame[0] == 1 and int.from_bytes(frame[1:5], "little") == 7:
+                break
+    pack = json.loads(frame[13:])
+    assert pack["state"] == "DRIVE" and pack["pack_voltage_v"] == 43.25

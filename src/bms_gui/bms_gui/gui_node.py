@@ -117,6 +117,9 @@ class GuiNode(Node):
         self.audit_log = Path(str(declare(self, "audit_log", "state/gui_audit.log")))
         self.tls_cert = str(declare(self, "tls_cert", ""))
         self.tls_key = str(declare(self, "tls_key", ""))
+        self.foxglove_host = str(declare(self, "foxglove_host", "127.0.0.1"))
+        self.foxglove_port = int(declare(self, "foxglove_port", 0))  # 0: no Foxglove endpoint
+        self.foxglove = None
         self.poll_hz = self._positive("poll_hz", 20.0)
         self.lock = threading.Lock()
         self.view = PackView(stale_after_s=float(declare(self, "stale_after_s", 1.0)))
@@ -144,10 +147,27 @@ class GuiNode(Node):
         self.get_logger().error(f"parameter {name} must be > 0, got {value:g}; using {default:g}")
         return default
 
+    def start_foxglove(self) -> None:
+        if not self.foxglove_port:
+            return
+        try:
+            from bms_gui.foxglove_endpoint import FoxgloveEndpoint
+
+            self.foxglove = FoxgloveEndpoint(self.foxglove_host, self.foxglove_port)
+        except Exception as error:  # noqa: BLE001 - the endpoint is optional: say why, serve on
+            self.get_logger().error(f"no Foxglove endpoint on {self.foxglove_host}:{self.foxglove_port}: {error}")
+            return
+        self._foxglove_due = 0.0
+        self.get_logger().info(f"Foxglove endpoint at ws://{self.foxglove_host}:{self.foxglove.port}/ (read-only)")
+
     def poll(self) -> None:
         """Take what the data topics hold now (at poll_hz, from the poller thread)."""
         now = time.monotonic()
         taken = self.intake.take(self.lock, now)
+        if self.foxglove and now >= self._foxglove_due:
+            self._foxglove_due = now + 1.0 / self.display_hz
+            with self.lock:
+                self.foxglove.publish(self.view, now)
         self._counted.append((now, taken))
         while now - self._counted[0][0] > RATE_WINDOW_S:
             self._counted.popleft()
@@ -237,6 +257,7 @@ def main(args: list[str] | None = None) -> int:
         while not polling.wait(1.0 / node.poll_hz):
             node.poll()
 
+    node.start_foxglove()
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
     log = node.get_logger()
@@ -260,6 +281,8 @@ def main(args: list[str] | None = None) -> int:
         uvicorn.Server(config).run(sockets=[sock])
     polling.set()
     poller.join(5)
+    if node.foxglove:
+        node.foxglove.stop()
     executor.shutdown(timeout_sec=5)  # wakes the spinning thread; it ends before the node goes
     spinner.join(5)
     node.intake.destroy()
