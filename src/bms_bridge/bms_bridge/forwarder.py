@@ -63,6 +63,8 @@ class Forwarder:
         self._cursor = 0  # every record up to here has been sent since the last restart of sending
         self._event_cursor = 0
         self._progress = time.monotonic()  # last acknowledgement, or first send into an empty window
+        self._backlog = True  # records may wait that the last pump could not send
+        self._pumped_next_seq = 0
 
     def restart_sending(self) -> None:
         """Send everything in the outbox again (after a reconnect or an ack timeout)."""
@@ -71,6 +73,7 @@ class Forwarder:
             self._cursor = 0
             self._event_cursor = 0
             self._progress = time.monotonic()
+            self._backlog = True
 
     def on_ack(self, payload: bytes) -> int:
         seqs = parse_ack(payload)
@@ -109,17 +112,24 @@ class Forwarder:
             self.resends += 1
             self.restart_sending()
         sent = 0
+        next_seq = self.outbox.next_seq()
         with self._lock:
+            if not self._backlog and next_seq == self._pumped_next_seq:
+                return 0  # nothing appended and nothing left over since the last pump: no queries
+            self._pumped_next_seq = next_seq
             room = self.window - len(self._inflight)
             if room <= 0:
+                self._backlog = True
                 return 0
             events = [r for r in self.outbox.pending(self._event_cursor, room, event=True)
                       if r.seq not in self._inflight]
             telemetry = self.outbox.pending(self._cursor, room - len(events), event=False) if room > len(events) else []
             batch = events + [r for r in telemetry if r.seq not in self._inflight]
+            self._backlog = len(batch) >= room
             for record in batch:
                 info = link.publish(record.topic, record.payload, qos=1, retain=record.kind == "birth")
                 if info is None:
+                    self._backlog = True
                     break
                 self._inflight[record.seq] = (now, info)
                 if record.event:
