@@ -78,6 +78,9 @@ def test_the_example_slave_conforms_and_its_broken_variants_fail_with_their_numb
 PROJECT = {
     "slave": (f"{executable('bms_slave', 'board')} --ros-args -p afe_backend:=sim -p modules:=1 {SLAVE_ARGS}",
               ("--module", "1", "--balancing-timeout", "1")),
+    # The board's simulated current sensor (it needs an AFE backend too: module 0's node stays unconfigured).
+    "current_sensor": (f"{executable('bms_slave', 'board')} --ros-args -p afe_backend:=sim -p modules:=0 "
+                       "-p current_sensor_backend:=sim", ()),
     "master": (f"{executable('bms_master', 'master')}", ()),
     "estimator": (f"{executable('bms_estimation', 'estimator')} --ros-args -p state_dir:=none", ()),
     "contactor": (f"{executable('bms_master', 'contactor')} --ros-args -p autostart:=true", ()),

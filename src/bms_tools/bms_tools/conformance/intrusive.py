@@ -16,7 +16,7 @@ from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 
 from bms_interfaces.msg import ComponentInfo
-from bms_tools.conformance import contactor, slave
+from bms_tools.conformance import contactor, current_sensor, slave
 from bms_tools.conformance.kinds import Context, Kind
 from bms_tools.conformance.passive import Watch, run_passive
 from bms_tools.conformance.probe import Probe, wait_until
@@ -98,6 +98,8 @@ def run_intrusive(report: Report, kind: Kind, fqn: str, ctx: Context, command: s
     node = None
     try:
         stimulus = slave.Stimulus(probe, ctx) if kind.name == ComponentInfo.KIND_SLAVE else None
+        if kind.name == ComponentInfo.KIND_CURRENT_SENSOR:
+            current_sensor.PackStimulus(probe, ctx)
         watch = Watch(probe, kind)
         node = NodeUnderTest(command)
         life = Lifecycle(probe, fqn)

@@ -19,6 +19,7 @@ from bms_tools.conformance.report import Report
 
 STIMULUS_PERIOD_S = 0.1
 SEEN_TIMEOUT_S = 5.0  # for a command to show in the samples
+INACTIVE_S = 1.0  # SLV-12: between deactivation and activation
 
 
 class Stimulus:
@@ -107,6 +108,9 @@ def exercise(report: Report, probe: Probe, watch, ctx: Context, life, stimulus: 
     if _shows(watch, ctx, mark, pattern, SEEN_TIMEOUT_S):
         stimulus.command = None
         ok = life.change(Transition.TRANSITION_DEACTIVATE)
+        # Inactive for a moment: a node on the simulated plant reports the plant's switches, which
+        # hear of the opening over /sim/bleed_switches one message later.
+        time.sleep(INACTIVE_S)
         mark = watch.mark()
         ok = life.change(Transition.TRANSITION_ACTIVATE) and ok
         first = wait_until(lambda: _samples_since(watch, ctx, mark)[:1], SEEN_TIMEOUT_S)
