@@ -106,8 +106,9 @@ class EstimatorNode(BmsLifecycleNode):
             raise ValueError(f"{name}: parameter backend must be one of {', '.join(BACKENDS)} or empty "
                              f"(automatic), got {self.backend!r}")
         self.period_s = positive(self, "period_s", 0.1)
-        self.cell_states_period_s = positive(self, "cell_states_period_s", 1.0)
-        self.save_period_s = positive(self, "save_period_s", 10.0)
+        # 0: at every step (bms replay-check wants a CellStates next to each recorded one).
+        self.cell_states_period_s = positive(self, "cell_states_period_s", 1.0, zero_ok=True)
+        self.save_period_s = positive(self, "save_period_s", 10.0, zero_ok=True)
         self.current_wait_s = positive(self, "current_wait_s", 1.0, zero_ok=True)
         self.first_soc_wait_s = positive(self, "first_soc_wait_s", 2.0, zero_ok=True)
         # A known starting SOC (a researcher's run on recorded data): one for every cell or one
