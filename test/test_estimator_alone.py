@@ -43,7 +43,7 @@ def test_outputs_keep_coming_under_a_fast_simulated_clock(tmp_path, feed) -> Non
     try:
         ros.collect(CellStates, topics.CELL_STATES.name, topics.RELIABLE)
         feed.wait_for_estimator()
-        result = feed.run(600.0, stall_wall_s=20.0)
+        result = feed.run(600.0, stall_wall_s=60.0)  # a stall is for good; load only delays
         assert not result.stalls, f"PowerLimits stopped while the clock went on: {result.stalls}"
         assert result.newest_output_s >= 590.0, result
         log = estimator.output()
