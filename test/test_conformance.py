@@ -23,6 +23,7 @@ BROKEN = {
     "millivolts": {"SLV-03"},
     "stuck_sequence": {"SLV-04", "SLV-07"},
     "no_lifecycle": {"GEN-09", "GEN-10", "GEN-11", "GEN-12"},
+    "ignore_peers": {"GEN-19"},
 }
 
 

@@ -14,7 +14,7 @@ Parameters (every one is read on configure except module_id, which names the nod
   sample_period_s (0.1)       SLV rate requirement: 10 Hz
   balancing_timeout_s (5.0)   bleed switches open when no command came for this long
   defect ("")                 a deliberately broken variant for the conformance kit's tests:
-                              "millivolts", "stuck_sequence" or "no_lifecycle"
+                              "millivolts", "stuck_sequence", "no_lifecycle" or "ignore_peers"
 
 Run it in simulation (sim_host leaving module 2 out, docs/swapping.md):
   slave --ros-args -r __ns:=/bms -p module_id:=2 -p use_sim_time:=true
@@ -48,7 +48,7 @@ LATCHED_MANY = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000, reliabili
                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
 SEQUENCE_MODULUS = 2**32
 NOISE_V = 0.0003  # this board's AFE: 0.3 mV of noise per reading
-DEFECTS = ("", "millivolts", "stuck_sequence", "no_lifecycle")
+DEFECTS = ("", "millivolts", "stuck_sequence", "no_lifecycle", "ignore_peers")
 
 
 def stamp_of(node: Node):
@@ -85,7 +85,8 @@ class ExampleSlave(LifecycleNode):
         self.info_pub = self.create_publisher(ComponentInfo, "components", LATCHED)
         self.info_pub.publish(info)
         self.warned: set[str] = set()
-        self.create_subscription(ComponentInfo, "components", self.on_peer, LATCHED_MANY)
+        if self.defect != "ignore_peers":
+            self.create_subscription(ComponentInfo, "components", self.on_peer, LATCHED_MANY)
 
     def on_peer(self, peer: ComponentInfo) -> None:
         """GEN-03: a peer of another MAJOR interface version is named in an error, once."""

@@ -15,6 +15,8 @@ from pathlib import Path
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 
+from bms_common import topics
+from bms_common.version import INTERFACE_VERSION
 from bms_interfaces.msg import ComponentInfo
 from bms_tools.conformance import contactor, current_sensor, slave
 from bms_tools.conformance.kinds import Context, Kind
@@ -26,6 +28,8 @@ STATE_NAMES = {State.PRIMARY_STATE_UNCONFIGURED: "unconfigured", State.PRIMARY_S
                State.PRIMARY_STATE_ACTIVE: "active", State.PRIMARY_STATE_FINALIZED: "finalized"}
 QUIET_S = 1.5  # how long a node that must not publish is watched
 START_TIMEOUT_S = 30.0
+INCOMPATIBLE_PEER = "/bms/conformance_incompatible_peer"
+PEER_LOG_TIMEOUT_S = 5.0
 
 
 class NodeUnderTest:
@@ -114,6 +118,21 @@ def run_intrusive(report: Report, kind: Kind, fqn: str, ctx: Context, command: s
         report.notes.append(f"log of the node ({node.log}), last lines:\n{node.tail()}")
 
 
+def check_incompatible_peer(report: Report, probe: Probe, node: NodeUnderTest) -> None:
+    """GEN-19: a peer announcing the next MAJOR interface version is named in the node's log."""
+    major = int(INTERFACE_VERSION.split(".")[0])
+    peer = ComponentInfo(node_name=INCOMPATIBLE_PEER, kind=ComponentInfo.KIND_TOOL, vendor="bms conformance",
+                         implementation="bms_tools.conformance", version="0.0.0",
+                         interface_version=f"{major + 1}.0.0", host="conformance")
+    peer.header.frame_id = INCOMPATIBLE_PEER.rsplit("/", 1)[-1]
+    publisher = probe.node.create_publisher(ComponentInfo, topics.COMPONENTS.name, topics.LATCHED)
+    publisher.publish(peer)
+    named = wait_until(lambda: INCOMPATIBLE_PEER in node.log.read_text(errors="replace"), PEER_LOG_TIMEOUT_S)
+    report.record("GEN-19", bool(named), f"no log line naming {INCOMPATIBLE_PEER} within {PEER_LOG_TIMEOUT_S:g} s "
+                                         f"of its ComponentInfo with interface_version {peer.interface_version}")
+    probe.node.destroy_publisher(publisher)
+
+
 def _drive(report: Report, kind: Kind, fqn: str, ctx: Context, duration_s: float, balancing_timeout_s: float,
            probe: Probe, watch: Watch, node: NodeUnderTest, life: Lifecycle, stimulus: slave.Stimulus | None) -> None:
     appeared = wait_until(lambda: node.proc.poll() is not None or life.state(1.0) is not None, START_TIMEOUT_S)
@@ -148,6 +167,7 @@ def _drive(report: Report, kind: Kind, fqn: str, ctx: Context, duration_s: float
         report.record("GEN-12", life.change(Transition.TRANSITION_ACTIVATE), "activate failed")
     report.record("GEN-12", publishes(watch, kind, ctx), "no data within 10 s of activation")
     run_passive(probe, report, kind, fqn, ctx, watch, duration_s)
+    check_incompatible_peer(report, probe, node)
     if stimulus is not None:
         slave.exercise(report, probe, watch, ctx, life, stimulus, balancing_timeout_s)
     if kind.name == ComponentInfo.KIND_CONTACTOR:

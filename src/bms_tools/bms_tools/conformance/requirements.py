@@ -31,6 +31,7 @@ _TABLE = [
     Requirement("GEN-12", "configure/activate/deactivate/cleanup cycles succeed and resume output", INTRUSIVE),
     Requirement("GEN-13", "SIGINT ends the process with exit code 0", INTRUSIVE),
     Requirement("GEN-14", "autostart kinds are active without a lifecycle manager", INTRUSIVE),
+    Requirement("GEN-19", "names a peer of another MAJOR interface version in an error", INTRUSIVE),
     # Slave (docs/standard/slave.md)
     Requirement("SLV-01", "module_id and frame_id match the node's module", PASSIVE),
     Requirement("SLV-02", "array lengths of the pack", PASSIVE),
