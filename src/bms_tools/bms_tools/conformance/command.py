@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
                         if requirement.mode == INTRUSIVE and not args.command
                         else "not reached: an earlier requirement failed")
     print(report.text())
+    print(f"requirements: docs/standard/general.md and {kind.spec}")
     if args.junit:
         report.write_junit(args.junit)
     return 1 if report.failed else 0
