@@ -106,7 +106,7 @@ def test_remote_commands_are_checked_answered_and_audited(ros: RosHarness, broke
     operator = Operator(broker, "operator")
     viewer = Operator(broker, "viewer")
     try:
-        wait_for(lambda: bridge.output().count("MQTT: connected") >= 2, 60, "both MQTT sessions of the bridge")
+        wait_for(lambda: "remote commands: listening on" in bridge.output(), 60, "the bridge's command subscription")
         operator.send("request_state", {"argument": "DRIVE", "issued_utc": utc()}, "ok1")
         wait_for(lambda: b"ok1" in operator.replies, 30, "the answer to a valid request_state")
         assert operator.replies[b"ok1"]["success"] and requested == [2]

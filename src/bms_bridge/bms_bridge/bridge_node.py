@@ -111,7 +111,9 @@ class CloudBridge(Node):
             self.reset_faults = self.create_client(ResetFaults, topics.RESET_FAULTS)
             self.command_link = MqttLink(settings, f"bms-bridge-{self.site}-{self.pack_id}-commands",
                                          clean_start=True, subscriptions=(self.topic("cmd/#"),),
-                                         on_message=self._on_command, on_state=self._on_link_state)
+                                         on_message=self._on_command, on_state=self._on_link_state,
+                                         on_subscribed=lambda: self.get_logger().info(
+                                             f"remote commands: listening on {self.topic('cmd/#')}"))
 
         self.samples: dict[int, CellMeasurements] = {}
         self.latest: dict[str, object] = {}
@@ -132,7 +134,7 @@ class CloudBridge(Node):
         self.create_timer(periods["summary_period_s"], self._summary)
         self.create_timer(periods["estimates_period_s"], self._estimates)
         self.create_timer(periods["limits_period_s"], self._limits)
-        self.create_timer(0.05, self.forwarder.pump)
+        self.create_timer(0.1, self.forwarder.pump)
         self.create_timer(1.0, self._housekeeping)
         self.get_logger().info(
             f"bridging pack {self.pack_id!r} of site {self.site!r} to {settings.where} "

@@ -59,12 +59,14 @@ class MqttLink:
                  subscriptions: tuple[str, ...] = (),
                  on_message: Callable[[mqtt.MQTTMessage], None] | None = None,
                  on_connected: Callable[[], None] | None = None,
-                 on_state: Callable[[str], None] | None = None) -> None:
+                 on_state: Callable[[str], None] | None = None,
+                 on_subscribed: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.error = "not connected yet"
         self.connected = threading.Event()
         self._subscriptions = subscriptions
         self._on_connected = on_connected
+        self._on_subscribed = on_subscribed
         self._on_state = on_state or (lambda _text: None)
         self._clean_start = clean_start
         self._session_expiry_s = session_expiry_s
@@ -110,9 +112,11 @@ class MqttLink:
             self._on_connected()
 
     def _subscribed(self, _client, _userdata, _mid, reason_codes, _properties) -> None:
-        for code in reason_codes:
-            if code.is_failure:
-                self._report(f"{self.settings.where}: subscription refused: {code} (broker ACL)")
+        refused = [code for code in reason_codes if code.is_failure]
+        for code in refused:
+            self._report(f"{self.settings.where}: subscription refused: {code} (broker ACL)")
+        if not refused and self._on_subscribed:
+            self._on_subscribed()
 
     def _disconnected(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         if self.connected.is_set():
@@ -137,7 +141,7 @@ class MqttLink:
                 continue
             opened = time.monotonic()
             while not self._stop.is_set():
-                rc = self.client.loop(timeout=0.05)
+                rc = self.client.loop(timeout=0.25)  # publishes from other threads wake it at once
                 if rc != mqtt.MQTT_ERR_SUCCESS:
                     break
                 if not self.connected.is_set() and time.monotonic() - opened > self.settings.connect_timeout_s:
