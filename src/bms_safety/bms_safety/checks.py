@@ -123,4 +123,4 @@ class DebouncedCheck:
 
 def _any(mask: np.ndarray | bool) -> bool:
     """Whether any element of a mask (array, numpy scalar or bool) is set, without np.any's overhead."""
-    return bool(mask.any()) if isinstance(mask, np.ndarray) else bool(mask)
+    return np.count_nonzero(mask) > 0 if isinstance(mask, np.ndarray) else bool(mask)
