@@ -54,8 +54,6 @@ class EstimatorFeed:
                                                     topics.CELL_MEASUREMENTS.qos)
         self.pack_pub = self.node.create_publisher(PackMeasurement, topics.PACK_MEASUREMENT.name, topics.RELIABLE)
         self.lock = threading.Lock()
-        # The lead counts from the clock's start until the first output (the estimator's first
-        # tick only takes its start time).
         self.outputs, self.newest_output_s = 0, 0.0
         self.node.create_subscription(PowerLimits, topics.POWER_LIMITS.name, self._on_limits, topics.RELIABLE)
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -135,6 +133,9 @@ class EstimatorFeed:
                 outputs, newest_s = self.newest()
                 if t_s - newest_s <= max_lead_s:
                     break
+                if outputs == 0:  # the first tick only takes its start time: keep the clock going
+                    time.sleep(0.02)
+                    break
                 if time.monotonic() - waited_since > stall_wall_s:
                     result.stalls.append((t_s, newest_s))
                     for _ in range(int(on_stall_s / STEP_S)):
@@ -143,7 +144,8 @@ class EstimatorFeed:
                         time.sleep(0.01)
                     break
                 time.sleep(0.0005)
-            result.max_lag_s = max(result.max_lag_s, t_s - newest_s)
+            if outputs:
+                result.max_lag_s = max(result.max_lag_s, t_s - newest_s)
             if report_every_s and time.monotonic() - last_report > report_every_s:
                 last_report = time.monotonic()
                 print(f"  {t_s:8.0f} s simulated, {last_report - start:6.0f} s wall, "
