@@ -17,6 +17,10 @@ from bms_common.testing import NodeProcess, RosHarness, params, start_node, wait
 from bms_interfaces.msg import CellMeasurements, CellStates, ComponentInfo, PackState
 
 SWAPPED, CELLS = 2, 12
+# The swapped node only: six kits at once beside the system starve a 2-core machine, and a receiver
+# that lags judges stamps late. The other components pass their passive checks in a running simulation
+# too when checked one at a time (by hand; their intrusive checks run in test_conformance.py).
+PASSIVE = {f"/bms/module_{SWAPPED}": "slave"}
 
 
 def bms() -> str:
@@ -39,13 +43,16 @@ def test_the_example_slave_takes_module_2s_place_and_the_system_drives(ros: RosH
         listing = subprocess.run([bms(), "node", "list"], capture_output=True, text=True, timeout=60,
                                  stdin=subprocess.DEVNULL)
         # docs/swapping.md, step 5: the passive checks in the running system, on simulated time.
-        check = subprocess.run([bms(), "conformance", "slave", "--node", f"/bms/module_{SWAPPED}"],
-                               capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        checks = {name: subprocess.Popen([bms(), "conformance", kind, "--node", name], stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+                  for name, kind in PASSIVE.items()}
+        results = {name: run.communicate(timeout=120) + (run.returncode,) for name, run in checks.items()}
     finally:
         launcher.stop()
         code = supplier.stop()
-    assert check.returncode == 0 and "CONFORMS" in check.stdout, check.stdout + check.stderr
-    assert "judged on simulated time" in check.stderr
+    for name, (out, err, code) in results.items():
+        assert code == 0 and "CONFORMS" in out, f"{name}:\n{out}{err}"
+        assert "judged on simulated time" in err
     assert f"/bms/module_{SWAPPED}" in listing.stdout and "Example Supplier" in listing.stdout, listing.stdout
     info = [c for c in list(components) if c.node_name == f"/bms/module_{SWAPPED}"]
     assert info and info[-1].implementation == "bms_example_slave.slave_node"
