@@ -217,8 +217,9 @@ def system(tmp_path_factory):
         wait_for(answers, 60, f"the GUI to answer on {url} (log: {tmp / 'gui.log'})", poll_s=0.2)
         yield {"url": url, "pack": pack, "gui": gui, "tmp": tmp, "port": port, "foxglove_port": foxglove_port}
     finally:
-        gui.stop()
+        code = gui.stop()
         pack.ros.close()
+    assert code == 0, f"the GUI did not end in order on SIGINT (exit {code}): {tmp / 'gui.log'}"
 
 
 @pytest.fixture(scope="module")
@@ -302,6 +303,7 @@ def test_gui_in_the_simulated_system(browser, ros, tmp_path):
     finally:
         context.close()
         launcher.stop(timeout_s=30)
+    assert "gui: exited with code 0" in launcher.output()  # SIGINT from the launcher: an orderly end
 
 
 def test_live_page_shows_published_values_unknown_and_stale_cells(page, system):

@@ -9,6 +9,8 @@ start, and a port it cannot bind is logged and ends this process only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import socket
 import sys
 import threading
@@ -244,7 +246,26 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: main() owns SIGINT and SIGTERM from the start,
+    so a signal that comes during start-up is not lost and ends the node in order too."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
 def main(args: list[str] | None = None) -> int:
+    stop = threading.Event()
+    server: list[uvicorn.Server] = []
+
+    def on_signal(*_) -> None:
+        stop.set()
+        for running in server:
+            running.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
     rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
     node = GuiNode()
     executor = SingleThreadedExecutor()
@@ -278,7 +299,9 @@ def main(args: list[str] | None = None) -> int:
         port = sock.getsockname()[1]
         log.info(f"GUI at {'https' if tls else 'http'}://{node.host}:{port}/ "
                  f"(accounts: {'yes' if gui.auth.accounts_exist() else 'none, read-only'})")
-        uvicorn.Server(config).run(sockets=[sock])
+        server.append(_Server(config))
+        if not stop.is_set():
+            server[0].run(sockets=[sock])
     polling.set()
     poller.join(5)
     if node.foxglove:
