@@ -125,7 +125,7 @@ def reports() -> dict[int, Report]:
 def _watch(probe: Probe, watch: Watch, pack, module: int, results: dict[int, Report]) -> None:
     report = Report(f"/bms/module_{module}", "slave")
     run_passive(probe, report, KINDS["slave"], f"/bms/module_{module}",
-                Context(pack, physical_ranges(pack), module), watch, 2.5)
+                Context(pack, physical_ranges(pack), module), watch, 2.5, discovery_timeout_s=30.0)
     results[module] = report
 
 
