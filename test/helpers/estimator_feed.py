@@ -133,8 +133,8 @@ class EstimatorFeed:
                 outputs, newest_s = self.newest()
                 if t_s - newest_s <= max_lead_s:
                     break
-                if outputs == 0:  # the first tick only takes its start time: keep the clock going
-                    time.sleep(0.02)
+                if outputs == 0:  # the first tick only takes its start time: keep the clock going,
+                    time.sleep(STEP_S)  # at real time (a flood at start-up would only test the load)
                     break
                 if time.monotonic() - waited_since > stall_wall_s:
                     result.stalls.append((t_s, newest_s))

@@ -52,6 +52,7 @@ class TimerWatchdog:
             self.stalls += 1
             self.node.get_logger().error(
                 f"{self.what} has not run for {behind_s:.1f} s of node clock ({wall_s:.1f} s of wall time) "
-                "while inputs keep arriving: its outputs have stopped. The executor no longer runs the "
-                "timer (BMS_EXECUTOR=single avoids the EventsExecutor); restart the node")
+                "while inputs keep arriving: its outputs have stopped. Either the executor does not run "
+                "the timer (the EventsExecutor on simulated time; BMS_EXECUTOR=single avoids it) or the "
+                "process cannot keep up with its inputs")
         return self.stalled
