@@ -96,4 +96,4 @@ def test_constants():
     assert contactor.OPENED_NONE == 0 and contactor.OPENED_SAFETY_FAULT != contactor.OPENED_SAFETY_SILENT
     info = msgs.ComponentInfo
     kinds = [getattr(info, k) for k in dir(info) if k.startswith("KIND_")]
-    assert len(kinds) == len(set(kinds)) == 8
+    assert len(kinds) == len(set(kinds)) == 10

@@ -4,6 +4,7 @@ watched at once. (The intrusive checks' cases: test/test_conformance.py.)"""
 
 from __future__ import annotations
 
+import fcntl
 import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -85,10 +86,27 @@ class FakeSlave:
         self.sequence += d.sequence_step
 
 
+def private_domain() -> tuple[int, object]:
+    """A ROS domain of this fixture's own (its lock held until released): the session's domain
+    may still carry another test's module_0 (CI once saw simulated-time samples of one mixed into
+    the fake's, failing GEN-07, GEN-08 and SLV-04), and the kit tells a slave's samples apart only
+    by module id."""
+    for domain in range(150, 200):
+        handle = open(f"/tmp/bms-ros-domain-{domain}.lock", "w")  # noqa: SIM115 - held by the fixture
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        return domain, handle
+    raise RuntimeError("every ROS_DOMAIN_ID in 150..199 is held by another session")
+
+
 @pytest.fixture(scope="module")
 def reports() -> dict[int, Report]:
+    domain, lock = private_domain()
     context = RosContext()
-    rclpy.init(args=[], context=context)
+    rclpy.init(args=[], context=context, domain_id=domain)
     fakes = [FakeSlave(context, 0, Defects()), FakeSlave(context, 1, ALL_BAD)]
     executor = SingleThreadedExecutor(context=context)
     for fake in fakes:
@@ -104,7 +122,7 @@ def reports() -> dict[int, Report]:
     pack = load_pack_config("demo")
     kind = KINDS["slave"]
     results: dict[int, Report] = {}
-    probe = Probe()
+    probe = Probe(domain_id=domain)
     try:
         watch = Watch(probe, kind)
         runs = {m: threading.Thread(target=lambda m=m: _watch(probe, watch, pack, m, results)) for m in (0, 1)}
@@ -119,6 +137,7 @@ def reports() -> dict[int, Report]:
         for fake in fakes:
             fake.node.destroy_node()
         context.try_shutdown()
+        lock.close()
     return results
 
 

@@ -26,9 +26,11 @@ class Arrival:
 
 
 class Probe:
-    def __init__(self, name: str = "bms_conformance") -> None:
+    def __init__(self, name: str = "bms_conformance", domain_id: int | None = None) -> None:
+        """``domain_id`` None: the environment's ROS_DOMAIN_ID."""
         self.context = Context()
-        rclpy.init(args=[], context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        rclpy.init(args=[], context=self.context, signal_handler_options=SignalHandlerOptions.NO,
+                   domain_id=domain_id)
         self.node = rclpy.create_node(name, namespace="/bms", context=self.context,
                                       start_parameter_services=False)
         self.use_sim_time = False
