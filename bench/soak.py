@@ -1,6 +1,6 @@
 """The no-false-positive soak at full length: the 16 x 12 pack driven, rested and charged for an
 hour of simulated time (or --duration), asked to run at 20x; prints the achieved speed and the
-worst safety level. The test suite runs a quarter of an hour of the same (test_safety_soak.py).
+worst safety level. The test suite runs ten minutes of the same (test_safety_soak.py).
 
     source env.sh && python bench/soak.py --duration 3600 --speed 20
 """

@@ -7,7 +7,7 @@ as an operator would. Every SafetyStatus received and the supervisor's fault log
 must stay at or below WARNING (MOL). A machine that cannot keep up makes the plant slow
 simulated time down (docs/simulation.md, "Pacing"): the run takes longer, it must not trip.
 
-Shared by test/test_safety_soak.py (a quarter of an hour) and bench/soak.py (an hour or more).
+Shared by test/test_safety_soak.py (ten minutes) and bench/soak.py (an hour or more).
 """
 
 from __future__ import annotations
