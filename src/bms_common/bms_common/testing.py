@@ -25,23 +25,29 @@ LOOPBACK_ENV = {
 _domain_lock: Any = None
 
 
-def claim_domain_id(first: int = 20, last: int = 101) -> int:
-    """Claim a ROS_DOMAIN_ID no other test session on this machine holds (until process exit)."""
-    global _domain_lock
-    if _domain_lock is not None:
-        return int(os.environ["ROS_DOMAIN_ID"])
+def lock_domain_id(first: int, last: int) -> tuple[int, Any]:
+    """A ROS_DOMAIN_ID in ``first..last`` that no other holder on this machine has locked, and the
+    open lock file that holds it (closing it releases the domain)."""
     start = first + os.getpid() % (last - first + 1)
     for offset in range(last - first + 1):
         domain = first + (start - first + offset) % (last - first + 1)
-        handle = open(f"/tmp/bms-ros-domain-{domain}.lock", "w")  # noqa: SIM115 - held for the session
+        handle = open(f"/tmp/bms-ros-domain-{domain}.lock", "w")  # noqa: SIM115 - held by the caller
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
             continue
-        _domain_lock = handle
-        return domain
+        return domain, handle
     raise RuntimeError(f"every ROS_DOMAIN_ID in {first}..{last} is held by another test session")
+
+
+def claim_domain_id(first: int = 20, last: int = 101) -> int:
+    """Claim a ROS_DOMAIN_ID no other test session on this machine holds (until process exit)."""
+    global _domain_lock
+    if _domain_lock is not None:
+        return int(os.environ["ROS_DOMAIN_ID"])
+    domain, _domain_lock = lock_domain_id(first, last)
+    return domain
 
 
 def isolate_dds() -> int:

@@ -7,6 +7,7 @@ import numpy as np
 from bms_safety.evaluator import SafetyEvaluator
 from bms_safety.limits import load_limits
 from bms_safety.results import EvaluationResult
+from bms_safety.supervisor import SafetySupervisor
 
 
 class Harness:
@@ -73,3 +74,11 @@ class Harness:
 
 def levels(result: EvaluationResult) -> dict[tuple[str, int, int], int]:
     return {(f.code, f.module_id, f.cell): int(f.level) for f in result.faults}
+
+
+def supervised(state_dir) -> tuple[Harness, SafetySupervisor]:
+    """A harness whose evaluations go through a SafetySupervisor keeping its state in ``state_dir``."""
+    h = Harness()
+    sup = SafetySupervisor(h.ev, state_dir)
+    h.evaluate = sup.evaluate
+    return h, sup

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from safety_harness import Harness
+from safety_harness import supervised
 
 from bms_common import topics
 from bms_common.stamps import to_seconds
@@ -13,14 +13,6 @@ from bms_common.testing import NodeProcess, RosHarness, executable, wait_for
 from bms_interfaces.msg import FaultLog, SafetyStatus
 from bms_safety.codes import Level
 from bms_safety.messages import fault_log_message
-from bms_safety.supervisor import SafetySupervisor
-
-
-def supervised(tmp_path) -> tuple[Harness, SafetySupervisor]:
-    h = Harness()
-    sup = SafetySupervisor(h.ev, tmp_path)
-    h.evaluate = sup.evaluate
-    return h, sup
 
 
 def test_the_message_holds_the_log_with_freeze_frames_and_changes_with_it(tmp_path):

@@ -4,19 +4,12 @@ import json
 import os
 
 import pytest
-from safety_harness import Harness
+from safety_harness import Harness, supervised
 
 from bms_safety.codes import Level
 from bms_safety.diagnostics import DIAG_ERROR, DIAG_OK, DIAG_STALE, DIAG_WARN, group_summary
 from bms_safety.persistence import load_state, save_state, state_file
 from bms_safety.supervisor import SafetySupervisor
-
-
-def supervised(tmp_path) -> tuple[Harness, SafetySupervisor]:
-    h = Harness()
-    sup = SafetySupervisor(h.ev, tmp_path)
-    h.evaluate = sup.evaluate
-    return h, sup
 
 
 def test_latched_fault_survives_restart_and_resets_only_when_cause_gone(tmp_path):

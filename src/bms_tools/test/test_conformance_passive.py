@@ -4,7 +4,6 @@ watched at once. (The intrusive checks' cases: test/test_conformance.py.)"""
 
 from __future__ import annotations
 
-import fcntl
 import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from bms_common import topics
 from bms_common.pack_config import load_pack_config
 from bms_common.plausibility import physical_ranges
 from bms_common.stamps import to_stamp
+from bms_common.testing import lock_domain_id
 from bms_interfaces.msg import BalancingCommand, CellMeasurements, ComponentInfo
 from bms_tools.conformance.kinds import KINDS, Context, check_cell_measurements
 from bms_tools.conformance.passive import Watch, run_passive
@@ -86,25 +86,12 @@ class FakeSlave:
         self.sequence += d.sequence_step
 
 
-def private_domain() -> tuple[int, object]:
-    """A ROS domain of this fixture's own (its lock held until released): the session's domain
-    may still carry another test's module_0 (CI once saw simulated-time samples of one mixed into
-    the fake's, failing GEN-07, GEN-08 and SLV-04), and the kit tells a slave's samples apart only
-    by module id."""
-    for domain in range(150, 200):
-        handle = open(f"/tmp/bms-ros-domain-{domain}.lock", "w")  # noqa: SIM115 - held by the fixture
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            continue
-        return domain, handle
-    raise RuntimeError("every ROS_DOMAIN_ID in 150..199 is held by another session")
-
-
 @pytest.fixture(scope="module")
 def reports() -> dict[int, Report]:
-    domain, lock = private_domain()
+    # A ROS domain of this fixture's own: the session's domain may still carry another test's
+    # module_0 (CI once saw simulated-time samples of one mixed into the fake's, failing GEN-07,
+    # GEN-08 and SLV-04), and the kit tells a slave's samples apart only by module id.
+    domain, lock = lock_domain_id(150, 199)
     context = RosContext()
     rclpy.init(args=[], context=context, domain_id=domain)
     fakes = [FakeSlave(context, 0, Defects()), FakeSlave(context, 1, ALL_BAD)]
