@@ -7,6 +7,14 @@ trip as if hardware had failed. A simulation may run slower than asked, a BMS ma
 its own lag, so the plant follows the stamps of the nodes' periodic outputs and holds simulated
 time while one of them is more than ``max_lag_s`` behind it.
 
+Some nodes are fed by the plant itself over DDS: a module or a current sensor hosted on a board
+of its own gets its inputs on /sim and answers with its sample. For those the plant knows which
+stamp must come (``expect``) and holds simulated time until it has, so the other nodes see the
+sample before the clock moves past its instant, wherever the board runs: a run with a board
+replays like one without (``bms replay-check``), instead of depending on how fast one process
+hop was. A node that misses an expected sample for ``max_hold_s`` is followed by its lag alone
+from then on.
+
 A node that stays behind and publishes nothing newer for ``max_hold_s`` of wall time is stopped or
 dead rather than slow: simulated time goes on without it (its silence is something the system
 must detect) until its outputs catch up again. A slow node that still makes progress is waited
@@ -16,6 +24,9 @@ for as long as it takes. No ROS imports: the plant node feeds it stamps and asks
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+
+STAMP_EPSILON_S = 1e-6  # stamps travel as integer nanoseconds
 
 
 @dataclass
@@ -29,6 +40,8 @@ class Followed:
     behind_since_wall_s: float | None = None  # behind, with no newer output, since then
     given_up: bool = False
     held_wall_s: float = 0.0  # wall time simulated time waited for this node, in all
+    expected_s: float | None = None  # the newest stamp the plant fed it inputs for (``expect``)
+    lockstep: bool = True  # expectations are waited for (until it once missed one)
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,19 @@ class Pacer:
         if node.stamp_s is None or stamp_s > node.stamp_s:
             node.stamp_s = stamp_s
 
+    def expect(self, name: str, stamp_s: float, period_s: float = 0.0) -> None:
+        """The plant just gave ``name`` the inputs of its sample stamped ``stamp_s``: simulated
+        time holds until that sample is heard."""
+        node = self.followed.setdefault(name, Followed(name, period_s))
+        if node.expected_s is None or stamp_s > node.expected_s:
+            node.expected_s = stamp_s
+
+    def _behind(self, node: Followed, sim_now_s: float) -> bool:
+        if node.lockstep and node.expected_s is not None:
+            if node.stamp_s is None or node.stamp_s < node.expected_s - STAMP_EPSILON_S:
+                return True
+        return node.stamp_s is not None and sim_now_s - node.stamp_s > self.max_lag_s + node.period_s
+
     def may_advance(self, sim_now_s: float, wall_s: float) -> tuple[bool, list[PaceEvent]]:
         """Whether simulated time may step now, and the events to report."""
         if self._holding is not None and self._last_wall_s is not None:
@@ -77,12 +103,12 @@ class Pacer:
         if not self.enabled:
             return True, events
         for node in self.followed.values():
-            if node.stamp_s is None:
+            if node.stamp_s is None and node.expected_s is None:
                 continue
             progressed = node.stamp_s != node.checked_stamp_s
             node.checked_stamp_s = node.stamp_s
-            lag_s = sim_now_s - node.stamp_s
-            if lag_s <= self.max_lag_s + node.period_s:
+            lag_s = sim_now_s - (node.stamp_s if node.stamp_s is not None else 0.0)
+            if not self._behind(node, sim_now_s):
                 node.behind_since_wall_s = None
                 if node.given_up:
                     node.given_up = False
@@ -94,6 +120,7 @@ class Pacer:
                 node.behind_since_wall_s = wall_s
             if wall_s - node.behind_since_wall_s > self.max_hold_s:
                 node.given_up = True
+                node.lockstep = False  # it missed an expected sample: from now on its lag alone
                 events.append(PaceEvent(node.name, "given_up", lag_s))
             elif self._holding is None:
                 self._holding = node

@@ -58,7 +58,7 @@ from bms_common import topics
 from bms_common.component_info import ComponentAnnouncer, Identity
 from bms_common.lifecycle import declare, run_main, take_pending
 from bms_common.pack_config import load_pack_config, parse_module_ids
-from bms_common.stamps import header_frame_id_of_raw, header_stamp_of_raw, to_stamp
+from bms_common.stamps import header_frame_id_of_raw, header_stamp_of_raw, to_seconds, to_stamp
 from bms_interfaces.msg import (
     BalancingCommand,
     CellMeasurements,
@@ -297,7 +297,10 @@ class PlantNode(Node):
         if self.steps % self._pack_sensor_every == 0:
             if self.current_sensor is not None:
                 self.current_sensor.sample()
-            self.truth_pub.publish(pack_truth_message(plant.pack_truth(), self.steps))
+            truth = pack_truth_message(plant.pack_truth(), self.steps)
+            self.truth_pub.publish(truth)
+            if self.pacer.enabled and not self.hosts_current_sensor:  # sampled by a board as it arrives
+                self.pacer.expect(topics.PACK_MEASUREMENT.name, to_seconds(truth.header.stamp))
         self._publish_feedback(now_s)
         if self.duration_s > 0 and now_s >= self.duration_s - 1e-9:
             wall = time.monotonic() - self.wall_start
@@ -354,7 +357,10 @@ class PlantNode(Node):
                 plant.set_module_balancing(module, np.zeros(self.pack.cells_per_module, dtype=bool))
                 del self._bleed_refreshed_s[module]
             sequence = self.steps // self._samples_every
-            self.cell_truth_pub.publish(truth_message(module, plant.afe_inputs(module), sequence))
+            msg = truth_message(module, plant.afe_inputs(module), sequence)
+            self.cell_truth_pub.publish(msg)
+            if self.pacer.enabled:  # simulated time holds until the board's sample is heard
+                self.pacer.expect(f"module_{module}", to_seconds(msg.header.stamp), self.sample_period_s)
 
     def _publish_feedback(self, now_s: float) -> None:
         hv = self.plant.hv

@@ -57,6 +57,34 @@ def test_a_node_slower_than_max_lag_allows_is_followed_by_its_period() -> None:
     assert not pacer.may_advance(10.85, 0.1)[0]
 
 
+def test_a_board_fed_by_the_plant_is_waited_for_sample_by_sample() -> None:
+    # Module 2 on a board of its own: its sample of 2.2867 s must be out before simulated time
+    # moves on, however small the lag, so every node sees it at the same simulated instant.
+    pacer = Pacer(max_lag_s=0.3, max_hold_s=2.0)
+    pacer.expect("module_2", 2.2867, period_s=0.1)
+    go, events = pacer.may_advance(2.3, 0.0)
+    assert not go and events == [] and pacer.lagging() == "module_2"
+    pacer.heard("module_2", 2.2867, period_s=0.1)
+    assert pacer.may_advance(2.3, 0.01) == (True, [])
+    pacer.expect("module_2", 2.3867, period_s=0.1)
+    assert not pacer.may_advance(2.4, 0.02)[0]  # within max_lag, but expected
+
+
+def test_a_board_that_misses_an_expected_sample_is_followed_by_its_lag_from_then_on() -> None:
+    pacer = Pacer(max_lag_s=0.3, max_hold_s=2.0)
+    pacer.heard("module_2", 4.9867, period_s=0.1)
+    pacer.expect("module_2", 5.0867, period_s=0.1)
+    assert not pacer.may_advance(5.1, 100.0)[0]
+    go, events = pacer.may_advance(5.1, 102.1)
+    assert go and [(e.name, e.kind) for e in events] == [("module_2", "given_up")]
+    pacer.heard("module_2", 6.0867)
+    go, events = pacer.may_advance(6.2, 103.0)
+    assert go and [(e.name, e.kind) for e in events] == [("module_2", "caught_up")]
+    pacer.expect("module_2", 6.1867, period_s=0.1)
+    assert pacer.may_advance(6.25, 103.1)[0]  # no longer in lockstep: 0.16 s behind is within max_lag
+    assert not pacer.may_advance(6.6, 103.2)[0]  # but its lag still holds simulated time
+
+
 def test_zero_max_lag_turns_pacing_off_and_negative_values_are_refused() -> None:
     pacer = Pacer(max_lag_s=0.0, max_hold_s=2.0)
     pacer.heard("power_limits", 0.0)
