@@ -130,6 +130,18 @@ class Pacer:
         """The node simulated time waits for now, if any."""
         return None if self._holding is None else self._holding.name
 
+    def waiting_for(self, sim_now_s: float) -> str:
+        """What simulated time waits for now, in words: 'module_2 (its sample of 12.387 s)' or
+        'power_limits (0.45 s behind, allowed 0.3 s)'; empty when nothing."""
+        node = self._holding
+        if node is None:
+            return ""
+        if node.lockstep and node.expected_s is not None and (node.stamp_s is None or
+                                                               node.stamp_s < node.expected_s - STAMP_EPSILON_S):
+            return f"{node.name} (its sample of {node.expected_s:.3f} s)"
+        lag_s = sim_now_s - (node.stamp_s or 0.0)
+        return f"{node.name} ({lag_s:.2f} s behind, allowed {self.max_lag_s + node.period_s:g} s)"
+
     def summary(self) -> str:
         """Where the waiting went: 'estimator 1.2 s, safety_status 0.1 s' (largest first)."""
         waits = sorted((n for n in self.followed.values() if n.held_wall_s > 0.0005),

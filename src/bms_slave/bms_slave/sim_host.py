@@ -20,7 +20,8 @@ Parameters (of the ``plant`` node; every node of the process sees them):
   external_modules ("" = none)     modules left out of those, hosted elsewhere
   current_sensor (true)    host the current sensor node; false: a board hosts it
                            (``current_sensor_backend:=sim``), measuring /sim/pack_truth
-  wait_for_nodes (true), wait_for_manager (false)   when simulated time starts (below)
+  wait_for_nodes (true), wait_for_manager (false), wait_for_recorder (false)
+                           when simulated time starts (below)
   pace_max_lag_s (0.3)     simulated time waits while a BMS node lags more than this (bms_slave.pacing)
   pace_max_hold_s (2.0)    wall seconds before it goes on without a node that publishes nothing
 
@@ -35,7 +36,10 @@ Simulated time (and /clock) starts when every hosted module node and the current
 hosted, are active (``wait_for_nodes``, default true) and, independently, when
 ``lifecycle_manager/status`` says ``active`` (``wait_for_manager``, default false; true in
 launch/sim.launch.xml), so every managed node (estimator, master, modules and current sensor
-hosted elsewhere) is up at t = 0 too. Both false runs
+hosted elsewhere) is up at t = 0 too. ``wait_for_recorder`` (true in a launch that records)
+also waits for ``recorder/status`` to say ``ready``: the recorder has matched every publisher
+of the topics it records, so the bag holds every node's first samples and the run replays (a
+board in a process of its own is often discovered last). All false runs
 the plant at once, e.g. to drive only the contactors in a benchmark. While it waits the plant
 says for what, by name, every few seconds.
 """
@@ -82,6 +86,7 @@ from bms_slave.sim_link import pack_truth_message, truth_message
 from bms_slave.sim_pack_sensor import SimulatedPackSensor
 
 MANAGER_STATUS = "lifecycle_manager/status"
+RECORDER_STATUS = "recorder/status"  # bms_tools.bags.record.STATUS_TOPIC of the launch's recorder
 WAIT_LOG_PERIOD_S = 5.0
 # Bleed switches of a module hosted elsewhere open when its board has not refreshed them for
 # this long (simulated seconds): a board that died must not bleed its cells empty.
@@ -147,6 +152,13 @@ class PlantNode(Node):
         # Followed even when not waited for: it names the node a bring-up waits for.
         self.manager_status: str | None = None
         self.create_subscription(String, MANAGER_STATUS, self._on_manager_status, topics.LATCHED)
+        # And, in a launch that records, for the recorder to hold every publisher the system
+        # started with, so that the bag has every node's first samples (a board started in a
+        # process of its own is discovered last) and the run replays.
+        self.wait_for_recorder = bool(declare(self, "wait_for_recorder", False))
+        self.recorder_status: str | None = None
+        if self.wait_for_recorder:
+            self.create_subscription(String, RECORDER_STATUS, self._on_recorder_status, topics.LATCHED)
         self._next_wait_log = time.monotonic() + WAIT_LOG_PERIOD_S
         self.pacer = Pacer(float(declare(self, "pace_max_lag_s", 0.3)),
                            float(declare(self, "pace_max_hold_s", 2.0)))
@@ -203,8 +215,7 @@ class PlantNode(Node):
             self._last_lag_log_wall_s = wall_s
             self.get_logger().warning(
                 f"pacing: the system cannot keep up with {self.speed:g}x: simulated time waits for "
-                f"{self.pacer.lagging()} (more than {self.pacer.max_lag_s:g} s behind); running at "
-                f"{self._achieved_speed():.1f}x so far")
+                f"{self.pacer.waiting_for(self.plant.time_s)}; running at {self._achieved_speed():.1f}x so far")
         return go
 
     def _achieved_speed(self) -> float:
@@ -240,7 +251,7 @@ class PlantNode(Node):
             elif param.name in ("pack", "speed", "duration", "step_s", "sample_period_s",
                                 "pack_sensor_period_s", "modules", "external_modules", "current_sensor",
                                 "wait_for_nodes",
-                                "wait_for_manager", "pace_max_lag_s", "pace_max_hold_s") and \
+                                "wait_for_manager", "wait_for_recorder", "pace_max_lag_s", "pace_max_hold_s") and \
                     self.has_parameter(param.name):  # declared already: a change at run time
                 return SetParametersResult(successful=False, reason=f"{param.name} is fixed at start")
         try:
@@ -251,6 +262,9 @@ class PlantNode(Node):
 
     def _on_manager_status(self, msg: String) -> None:
         self.manager_status = msg.data
+
+    def _on_recorder_status(self, msg: String) -> None:
+        self.recorder_status = msg.data
 
     def _on_bleed(self, msg: BalancingCommand) -> None:
         module = msg.module_id
@@ -344,6 +358,9 @@ class PlantNode(Node):
         if parts or (self.wait_for_manager and self.manager_status != "active"):
             status = self.manager_status or "nothing yet (is it running?)"
             parts.append(f"the lifecycle manager ({self.get_namespace().rstrip('/')}/{MANAGER_STATUS}: {status})")
+        if self.wait_for_recorder and self.recorder_status != "ready":
+            status = self.recorder_status or "nothing yet (is it running?)"
+            parts.append(f"the recorder ({self.get_namespace().rstrip('/')}/{RECORDER_STATUS}: {status})")
         return "; ".join(parts)
 
     def _publish_cell_truth(self) -> None:

@@ -22,6 +22,7 @@ def test_a_node_more_than_max_lag_behind_holds_simulated_time_until_it_catches_u
     pacer.heard("safety_status", 9.6)
     go, events = pacer.may_advance(10.0, 0.1)
     assert not go and events == [] and pacer.lagging() == "safety_status"
+    assert pacer.waiting_for(10.0) == "safety_status (0.40 s behind, allowed 0.3 s)"
     pacer.heard("safety_status", 9.9)
     assert pacer.may_advance(10.0, 0.6)[0]
     assert pacer.held_wall_s == pytest.approx(0.5)
@@ -63,7 +64,7 @@ def test_a_board_fed_by_the_plant_is_waited_for_sample_by_sample() -> None:
     pacer = Pacer(max_lag_s=0.3, max_hold_s=2.0)
     pacer.expect("module_2", 2.2867, period_s=0.1)
     go, events = pacer.may_advance(2.3, 0.0)
-    assert not go and events == [] and pacer.lagging() == "module_2"
+    assert not go and events == [] and pacer.waiting_for(2.3) == "module_2 (its sample of 2.287 s)"
     pacer.heard("module_2", 2.2867, period_s=0.1)
     assert pacer.may_advance(2.3, 0.01) == (True, [])
     pacer.expect("module_2", 2.3867, period_s=0.1)

@@ -17,6 +17,7 @@ from typing import Any
 
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from std_msgs.msg import String
 
 from bms_common import topics
 from bms_common.lifecycle import take_pending
@@ -38,6 +39,12 @@ DISCOVERY_PERIOD_S = 0.5
 STARTUP_DISCOVERY_PERIOD_S = 0.05
 STARTUP_S = 10.0
 DEFAULT_EXTRA_TOPICS = frozenset({t.absolute for t in topics.CONTRACT_TOPICS} | {"/clock"})
+# A recorder in a launch says when it holds every publisher the system started with (latched, in
+# its own namespace): a simulation waits for it, so a bag has every node's first samples.
+STATUS_TOPIC = "~/status"
+MANAGER_STATUS = "lifecycle_manager/status"
+READY = "ready"
+READY_STABLE_S = 0.3  # every publisher matched for this long after the manager reported active
 
 
 def default_output() -> Path:
@@ -69,7 +76,8 @@ class Recorder:
     recorder with other nodes): discovery runs on a timer of the node, messages are written in
     the caller's thread, and ``stop()`` must be called from that thread too."""
 
-    def __init__(self, options: RecordOptions, node: Node | None = None, spun_by_caller: bool = False) -> None:
+    def __init__(self, options: RecordOptions, node: Node | None = None, spun_by_caller: bool = False,
+                 announce: bool = False) -> None:
         if spun_by_caller and node is None:
             raise ValueError("a recorder spun by the caller needs the caller's node")
         self.options = options
@@ -94,6 +102,13 @@ class Recorder:
         self._thread: threading.Thread | None = None
         self._executor = None if spun_by_caller else SingleThreadedExecutor(context=self._context)
         self.started_at = 0.0
+        # announce: publish readiness on STATUS_TOPIC (the recorder of a launch, docs/recording.md).
+        self._status_pub = self._announced = self._matched_since = None
+        self._manager_status = ""
+        if announce:
+            self._status_pub = node.create_publisher(String, STATUS_TOPIC, topics.LATCHED)
+            node.create_subscription(String, MANAGER_STATUS, self._on_manager_status, topics.LATCHED)
+            self._publish_status("waiting for the lifecycle manager to report the system active")
 
     @property
     def recorded_topics(self) -> list[str]:
@@ -111,6 +126,44 @@ class Recorder:
             if not publishers:
                 continue  # the offered QoS is unknown until a publisher exists
             self._subscribe(name, type_names[0], publishers)
+
+        if self._status_pub is not None and self._announced != READY:
+            self._update_status()
+
+    def unmatched(self) -> list[str]:
+        """Recorded topics with a publisher in the graph that this recorder's reader has not
+        matched yet: its messages would not reach the bag."""
+        missing = []
+        for name, subscription in self._subscriptions.items():
+            offered, matched = self.node.count_publishers(name), subscription.get_publisher_count()
+            if matched < offered:
+                missing.append(f"{name} ({matched} of {offered} publishers)")
+        return missing
+
+    def _on_manager_status(self, msg: String) -> None:
+        self._manager_status = msg.data
+
+    def _publish_status(self, text: str) -> None:
+        if text != self._announced:
+            self._announced = text
+            self._status_pub.publish(String(data=text))
+
+    def _update_status(self) -> None:
+        """Ready once the lifecycle manager reports every managed node active (so their
+        publishers exist) and every publisher of a recorded topic has been matched for
+        READY_STABLE_S; from then on it stays ready."""
+        if self._manager_status != "active":
+            self._matched_since = None
+            return
+        missing = self.unmatched()
+        now = time.monotonic()
+        if missing:
+            self._matched_since = None
+            self._publish_status(f"waiting to match {', '.join(missing)}")
+        elif self._matched_since is None:
+            self._matched_since = now
+        elif now - self._matched_since >= READY_STABLE_S:
+            self._publish_status(READY)
 
     def _subscribe(self, name: str, type_name: str, publishers: list) -> None:
         try:

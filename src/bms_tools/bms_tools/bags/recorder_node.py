@@ -47,7 +47,7 @@ class RecorderNode(Node):
 
     def __init__(self, cli_args: list[str] | None = None) -> None:
         super().__init__("recorder", cli_args=cli_args)
-        self.recorder = Recorder(options_from(self), node=self, spun_by_caller=True)
+        self.recorder = Recorder(options_from(self), node=self, spun_by_caller=True, announce=True)
         self.recorder.start()
 
     def before_exit(self) -> None:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        recorder = Recorder(options_from(node), node=node)
+        recorder = Recorder(options_from(node), node=node, announce=True)
     except (FileExistsError, ValueError) as error:
         node.get_logger().error(str(error))
         close_node(context, node)
