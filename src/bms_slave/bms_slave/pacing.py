@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
 STAMP_EPSILON_S = 1e-6  # stamps travel as integer nanoseconds
 
 
