@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
 
-from bms_common.testing import RosHarness, isolate_dds, stop_all
+from bms_common.testing import NodeProcess, RosHarness, isolate_dds, stop_all
 
 DOMAIN_ID = isolate_dds()
 ROOT = Path(__file__).resolve().parent
@@ -28,3 +29,15 @@ def _no_process_left_behind():
     """A fixture that fails half-way must not leave nodes running into later tests."""
     yield
     stop_all()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_process_left_behind_by_a_module():
+    """Nor may a test module leave its nodes to the next module: what it started and did not end
+    is ended here (with its descendants, NodeProcess.stop), and named in pytest's warnings summary."""
+    before = set(map(id, NodeProcess.started))
+    yield
+    for process in [p for p in NodeProcess.started if id(p) not in before and p.alive()]:
+        warnings.warn(f"still running after its test module, stopped: {' '.join(process.argv)[:200]}",
+                      stacklevel=1)
+        process.stop(timeout_s=5.0)

@@ -101,19 +101,54 @@ class NodeProcess:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
 
     def stop(self, sig: int = signal.SIGINT, timeout_s: float = 10.0) -> int:
+        """Signal, wait, then SIGKILL. A process that must be killed takes its descendants
+        along: a ``bms launch`` killed while it shut down would leave its nodes (each in a
+        session of its own) publishing into the tests that follow."""
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            if sig == signal.SIGKILL:
+                self._kill_tree()
+            else:
+                self.proc.send_signal(sig)
+                try:
+                    self.proc.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    self._kill_tree()
         if self._log is not subprocess.DEVNULL:
             self._log.close()
         return self.proc.returncode
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL, 5)
+
+    def _kill_tree(self) -> None:
+        left = descendants(self.proc.pid)
+        self.proc.kill()
+        self.proc.wait(5)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+
+
+def descendants(pid: int) -> list[int]:
+    """The PIDs of a process's children, theirs, and so on (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        parent = int(stat[stat.rindex(")") + 2:].split()[1])  # after "(comm) state": ppid
+        children.setdefault(parent, []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
 
 
 def stop_all() -> None:
