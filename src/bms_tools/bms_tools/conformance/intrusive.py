@@ -18,7 +18,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from bms_common import topics
 from bms_common.version import INTERFACE_VERSION
 from bms_interfaces.msg import ComponentInfo
-from bms_tools.conformance import contactor, current_sensor, slave
+from bms_tools.conformance import contactor, current_sensor, malformed, slave
 from bms_tools.conformance.kinds import Context, Kind
 from bms_tools.conformance.passive import Watch, run_passive
 from bms_tools.conformance.probe import Probe, wait_until
@@ -105,17 +105,34 @@ def run_intrusive(report: Report, kind: Kind, fqn: str, ctx: Context, command: s
         if kind.name == ComponentInfo.KIND_CURRENT_SENSOR:
             current_sensor.PackStimulus(probe, ctx)
         watch = Watch(probe, kind)
+        logs = malformed.LogWatch(probe) if malformed.applies(kind) else None
         node = NodeUnderTest(command)
-        life = Lifecycle(probe, fqn)
-        _drive(report, kind, fqn, ctx, duration_s, balancing_timeout_s, probe, watch, node, life, stimulus)
-        code = node.stop()
-        report.record("GEN-13", code == 0, f"exit code {code} after SIGINT (None: still running after 10 s)")
+        if kind.any_name:
+            fqn = announced(probe, watch, kind, node)
+        if fqn:
+            life = Lifecycle(probe, fqn)
+            _drive(report, kind, fqn, ctx, duration_s, balancing_timeout_s, probe, watch, node, life, stimulus, logs)
+            code = node.stop()
+            report.record("GEN-13", code == 0, f"exit code {code} after SIGINT (None: still running after 10 s)")
+        else:
+            report.record("GEN-01", False, f"no node announced a ComponentInfo of kind {kind.name!r} within "
+                                           f"{START_TIMEOUT_S:g} s (exit code {node.proc.poll()})")
     finally:
         if node is not None and node.proc.poll() is None:
             node.stop(2.0)
         probe.close()
     if report.failed:
         report.notes.append(f"log of the node ({node.log}), last lines:\n{node.tail()}")
+
+
+def announced(probe: Probe, watch: Watch, kind: Kind, node: NodeUnderTest) -> str:
+    """The name of the node of ``kind`` the command started (a kind of any name), "" if none
+    announced itself: the kit's domain holds only the kit and the command's nodes."""
+    def name() -> str:
+        infos = [a.msg.node_name for a in probe.snapshot(watch.components) if a.msg.kind == kind.name]
+        return infos[0] if infos else ""
+
+    return wait_until(lambda: name() or node.proc.poll() is not None, START_TIMEOUT_S) and name()
 
 
 def check_incompatible_peer(report: Report, probe: Probe, node: NodeUnderTest) -> None:
@@ -134,7 +151,13 @@ def check_incompatible_peer(report: Report, probe: Probe, node: NodeUnderTest) -
 
 
 def _drive(report: Report, kind: Kind, fqn: str, ctx: Context, duration_s: float, balancing_timeout_s: float,
-           probe: Probe, watch: Watch, node: NodeUnderTest, life: Lifecycle, stimulus: slave.Stimulus | None) -> None:
+           probe: Probe, watch: Watch, node: NodeUnderTest, life: Lifecycle, stimulus: slave.Stimulus | None,
+           logs: malformed.LogWatch | None) -> None:
+    if not kind.managed:
+        run_passive(probe, report, kind, fqn, ctx, watch, duration_s)
+        check_incompatible_peer(report, probe, node)
+        report.record("GEN-01", node.proc.poll() is None, f"the command ended with exit code {node.proc.returncode}")
+        return
     appeared = wait_until(lambda: node.proc.poll() is not None or life.state(1.0) is not None, START_TIMEOUT_S)
     if node.proc.poll() is not None:
         report.record("GEN-01", False, f"the command ended with exit code {node.proc.returncode}")
@@ -172,6 +195,8 @@ def _drive(report: Report, kind: Kind, fqn: str, ctx: Context, duration_s: float
         slave.exercise(report, probe, watch, ctx, life, stimulus, balancing_timeout_s)
     if kind.name == ComponentInfo.KIND_CONTACTOR:
         contactor.exercise(report, probe, watch)
+    if logs is not None:
+        malformed.exercise(report, probe, watch, logs, kind, fqn, ctx, lambda: node.proc.poll() is None)
     for cycle in (1, 2):
         ok = life.change(Transition.TRANSITION_DEACTIVATE)
         report.record("GEN-12", ok, f"deactivate of cycle {cycle} failed")

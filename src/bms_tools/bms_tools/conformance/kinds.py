@@ -51,6 +51,14 @@ class Kind:
     autostart: bool = False  # starts itself (the safety path)
     spec: str = ""  # its page under docs/standard/
     prefix: str = ""  # of its own requirement numbers
+    managed: bool = True  # a lifecycle node (GEN-09..12, GEN-14 apply)
+    # Kinds with any name in /bms (bridge, GUI): found by their ComponentInfo; the component is
+    # the node and its helper nodes `<name>_<suffix>`; every contract topic it subscribes to is
+    # an input (GEN-06), and it must not publish contract topics of other kinds (BRG-01, GUI-01).
+    any_name: bool = False
+    may_publish: tuple[topics.Topic, ...] = ()  # published by some implementations only
+    latched_inputs: tuple[topics.Topic, ...] = ()  # must be read TRANSIENT_LOCAL (the last value at start)
+    not_applicable: tuple[str, ...] = ()  # general requirements that do not apply to the kind
 
 
 def _few(values: np.ndarray) -> str:
@@ -171,6 +179,8 @@ def check_safety_status(msg: Any, ctx: Context) -> list[tuple[str, str]]:
 
 
 T = topics
+# Not lifecycle nodes and no periodic output: what a bridge or a GUI is not asked (BRG-04, GUI-04).
+UNMANAGED = ("GEN-07", "GEN-08", "GEN-09", "GEN-10", "GEN-11", "GEN-12", "GEN-14")
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind(ComponentInfo.KIND_SLAVE, "/bms/module_{module}",
          (Output(T.CELL_MEASUREMENTS, 8.0, 12.5, 0.5, check_cell_measurements,
@@ -201,6 +211,12 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          (T.CELL_MEASUREMENTS, T.PACK_MEASUREMENT, T.CONTACTOR_STATE, T.CELL_STATES, T.POWER_LIMITS),
          services=((T.RESET_FAULTS, "bms_interfaces/srv/ResetFaults"),), autostart=True,
          spec="docs/standard/safety_supervisor.md", prefix="SUP"),
+    Kind(ComponentInfo.KIND_BRIDGE, "", (), (), spec="docs/standard/bridge.md", prefix="BRG", managed=False,
+         any_name=True, may_publish=(T.COMMAND_AUDIT,), latched_inputs=(T.COMPONENTS,),
+         not_applicable=UNMANAGED),
+    Kind(ComponentInfo.KIND_GUI, "", (), (T.SAFETY_STATUS, T.FAULT_LOG), spec="docs/standard/gui.md", prefix="GUI",
+         managed=False, any_name=True, may_publish=(T.COMMAND_AUDIT,),
+         latched_inputs=(T.SAFETY_STATUS, T.CONTACTOR_STATE, T.FAULT_LOG, T.COMPONENTS), not_applicable=UNMANAGED),
 )}
 
 LIFECYCLE_SERVICES = (
@@ -213,6 +229,7 @@ ALWAYS_ALLOWED = ("/rosout", "/parameter_events", T.COMPONENTS.absolute, T.DIAGN
 
 
 def node_name(kind: Kind, module: int | None) -> str:
+    """Empty for a kind of any name (bridge, GUI): found by its ComponentInfo."""
     return kind.node_name.format(module=module)
 
 

@@ -97,23 +97,37 @@ def check_component_info(report: Report, kind: Kind, fqn: str, infos: list[Arriv
                       f"kind {info.kind!r}, hardware_id {info.hardware_id!r} (board serial or backend name)")
 
 
+def component_nodes(probe: Probe, kind: Kind, fqn: str) -> list[tuple[str, str]]:
+    """(name, namespace) of the node and, for a kind of any name, its helper nodes `<name>_<suffix>`
+    in its namespace (the project's GUI reads its data topics on `gui_intake`)."""
+    name, namespace = split_name(fqn)
+    if not kind.any_name:
+        return [(name, namespace)]
+    return [(n, ns) for n, ns in probe.node.get_node_names_and_namespaces()
+            if ns == namespace and (n == name or n.startswith(f"{name}_"))]
+
+
 def check_graph(probe: Probe, report: Report, kind: Kind, fqn: str) -> set[str]:
-    """GEN-04/05/06/09; returns the output topics this node is the only publisher of (besides the kit)."""
+    """GEN-04/05/06/09 (BRG-01, GUI-01); returns the output topics this node is the only publisher
+    of (besides the kit)."""
     node = probe.node
     name, namespace = split_name(fqn)
-    published = dict(node.get_publisher_names_and_types_by_node(name, namespace))
+    nodes = component_nodes(probe, kind, fqn)
+    published: dict[str, list[str]] = {}
+    for n, ns in nodes:
+        published.update(node.get_publisher_names_and_types_by_node(n, ns))
     sole: set[str] = set()
-    for out in kind.outputs:
-        topic = out.topic
+    for topic, required in [(out.topic, True) for out in kind.outputs] + [(t, False) for t in kind.may_publish]:
         types = published.get(topic.absolute)
         if types is None:
-            report.record("GEN-04", False, f"does not publish {topic.absolute}")
+            if required:
+                report.record("GEN-04", False, f"does not publish {topic.absolute}")
             continue
         if types != [topic.type_name]:
             report.record("GEN-04", False, f"{topic.absolute} has type {types}, the contract's is {topic.type_name}")
             continue
         infos = node.get_publishers_info_by_topic(topic.absolute)
-        theirs = [i for i in infos if (i.node_name, i.node_namespace) == (name, namespace)]
+        theirs = [i for i in infos if (i.node_name, i.node_namespace) in nodes]
         ours = [i for i in node.get_subscriptions_info_by_topic(topic.absolute)
                 if (i.node_name, i.node_namespace) == (node.get_name(), node.get_namespace())]
         if theirs and ours and str(theirs[0].topic_type_hash) != str(ours[0].topic_type_hash):
@@ -132,18 +146,39 @@ def check_graph(probe: Probe, report: Report, kind: Kind, fqn: str) -> set[str]:
             if offered.durability != topic.qos.durability:
                 problems.append(f"durability {offered.durability.name}, contract {topic.qos.durability.name}")
             report.record("GEN-05", not problems, f"{topic.absolute}: " + "; ".join(problems))
-    others_outputs = {o.topic.absolute for k in KINDS.values() if k.name != kind.name for o in k.outputs}
-    stray = sorted((others_outputs - {o.topic.absolute for o in kind.outputs} - set(map(_absolute, ALWAYS_ALLOWED)))
-                   & published.keys())
-    if stray:
-        report.record("GEN-04", False, f"also publishes {', '.join(stray)}, which belong to other kinds")
-    subscribed = dict(node.get_subscriber_names_and_types_by_node(name, namespace))
-    for topic in kind.inputs:
+    allowed = {t.absolute for t in kind.may_publish} | {o.topic.absolute for o in kind.outputs} \
+        | set(map(_absolute, ALWAYS_ALLOWED))
+    if kind.any_name:
+        # Not in the safety path: no contract topic of another kind, no contract service.
+        number = f"{kind.prefix}-01"
+        stray = sorted(({t.absolute for t in topics.CONTRACT_TOPICS} - allowed) & published.keys())
+        offered_services: dict[str, list[str]] = {}
+        for n, ns in nodes:
+            offered_services.update(node.get_service_names_and_types_by_node(n, ns))
+        impersonated = sorted({f"{topics.NAMESPACE}/{s}" for s in (topics.REQUEST_STATE, topics.RESET_FAULTS)}
+                              & offered_services.keys())
+        report.record(number, not stray and not impersonated,
+                      "; ".join(filter(None, [stray and f"publishes {', '.join(stray)} (contract topics of other "
+                                                        "kinds)",
+                                              impersonated and f"offers {', '.join(impersonated)}"])))
+        report.record("GEN-04", True)
+    else:
+        others_outputs = {o.topic.absolute for k in KINDS.values() if k.name != kind.name for o in k.outputs}
+        stray = sorted((others_outputs - allowed) & published.keys())
+        if stray:
+            report.record("GEN-04", False, f"also publishes {', '.join(stray)}, which belong to other kinds")
+    subscribed: dict[str, list[str]] = {}
+    for n, ns in nodes:
+        subscribed.update(node.get_subscriber_names_and_types_by_node(n, ns))
+    inputs = list(kind.inputs)
+    if kind.any_name:  # every contract topic it reads is an input
+        inputs += [t for t in topics.CONTRACT_TOPICS if t.absolute in subscribed and t not in inputs]
+    for topic in inputs:
         if topic.absolute not in subscribed:
             report.record("GEN-06", False, f"does not subscribe to {topic.absolute}")
             continue
         for info in node.get_subscriptions_info_by_topic(topic.absolute):
-            if (info.node_name, info.node_namespace) != (name, namespace):
+            if (info.node_name, info.node_namespace) not in nodes:
                 continue
             asked = info.qos_profile
             problems = []
@@ -151,13 +186,17 @@ def check_graph(probe: Probe, report: Report, kind: Kind, fqn: str) -> set[str]:
                 problems.append(f"reliability {asked.reliability.name} (RELIABLE: no sample may be lost)")
             if asked.durability == DurabilityPolicy.TRANSIENT_LOCAL and topic.qos.durability != asked.durability:
                 problems.append("asks TRANSIENT_LOCAL of a VOLATILE topic: incompatible, nothing arrives")
+            if topic in kind.latched_inputs and asked.durability != DurabilityPolicy.TRANSIENT_LOCAL:
+                problems.append(f"durability {asked.durability.name}: TRANSIENT_LOCAL, to have the last value "
+                                "at start")
             report.record("GEN-06", not problems, f"{topic.absolute}: " + "; ".join(problems))
         report.record("GEN-06", True)
-    if not kind.inputs:
+    if not inputs:
         report.record("GEN-06", True)
     services = dict(node.get_service_names_and_types_by_node(name, namespace))
-    missing = [f"{fqn}/{s[2:]}" for s, t in LIFECYCLE_SERVICES if services.get(f"{fqn}/{s[2:]}") != [t]]
-    report.record("GEN-09", not missing, f"lifecycle services missing: {', '.join(missing)}")
+    if kind.managed:
+        missing = [f"{fqn}/{s[2:]}" for s, t in LIFECYCLE_SERVICES if services.get(f"{fqn}/{s[2:]}") != [t]]
+        report.record("GEN-09", not missing, f"lifecycle services missing: {', '.join(missing)}")
     for service, type_name in kind.services:
         number = {"request_state": "MST-03", "reset_faults": "SUP-03"}[service]
         full = f"{namespace.rstrip('/')}/{service}"
@@ -217,10 +256,15 @@ def check_stream(report: Report, kind: Kind, out: Output, mine: list[Arrival], c
 def run_passive(probe: Probe, report: Report, kind: Kind, fqn: str, ctx: Context, watch: Watch,
                 duration_s: float, discovery_timeout_s: float = DISCOVERY_TIMEOUT_S) -> bool:
     """Watch ``fqn`` for ``duration_s``; False when the node never appeared."""
+    for number in kind.not_applicable:
+        report.skip(number, f"does not apply to kind {kind.name} ({kind.spec})")
     present = wait_until(lambda: node_present(probe, fqn), discovery_timeout_s)
     report.record("GEN-01", present, f"no node {fqn} in the graph after {discovery_timeout_s:g} s")
     if not present:
         return False
+    if kind.any_name:
+        report.record("GEN-01", split_name(fqn)[1] == topics.NAMESPACE,
+                      f"{fqn} is not in the {topics.NAMESPACE} namespace")
     if probe.use_sim_time and not wait_until(lambda: probe.now_s() > 0, discovery_timeout_s):
         report.record("GEN-08", False, "no /clock: the stamps cannot be judged on simulated time")
     mark = watch.mark()
@@ -243,7 +287,8 @@ def run_passive(probe: Probe, report: Report, kind: Kind, fqn: str, ctx: Context
 
 
 def kind_named(name: str) -> Kind:
-    aliases = {"supervisor": "safety", "safety_supervisor": "safety", "current-sensor": "current_sensor"}
+    aliases = {"supervisor": "safety", "safety_supervisor": "safety", "current-sensor": "current_sensor",
+               "cloud_bridge": "bridge"}
     name = aliases.get(name, name)
     if name not in KINDS:
         raise ValueError(f"unknown kind {name!r}: one of {', '.join(KINDS)}")

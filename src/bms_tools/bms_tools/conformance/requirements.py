@@ -52,16 +52,23 @@ _TABLE = [
     Requirement("MST-01", "PackState enumerations and module_status of the pack", PASSIVE),
     Requirement("MST-02", "CurrentLimits magnitudes and reasons", PASSIVE),
     Requirement("MST-03", "request_state service offered", PASSIVE),
+    Requirement("MST-07", "reports malformed input, keeps running and publishing valid outputs", INTRUSIVE),
     # Contactor driver (docs/standard/contactor.md)
     Requirement("CON-01", "ContactorState consistent (open reason, opened_by_safety)", PASSIVE),
     Requirement("CON-02", "contacts open without a fresh SafetyStatus", INTRUSIVE),
     # Estimator (docs/standard/estimator.md)
     Requirement("EST-01", "CellStates arrays of the pack, fractions in 0..1", PASSIVE),
     Requirement("EST-02", "PowerLimits magnitudes per horizon", PASSIVE),
+    Requirement("EST-05", "reports malformed input, keeps running and publishing valid outputs", INTRUSIVE),
     # Safety supervisor (docs/standard/safety_supervisor.md)
     Requirement("SUP-01", "SafetyStatus: contactors_allowed follows the level, deratings in 0..1", PASSIVE),
     Requirement("SUP-02", "SafetyStatus sequence +1 per message", PASSIVE),
     Requirement("SUP-03", "reset_faults service offered", PASSIVE),
+    Requirement("SUP-07", "malformed input raises its plausibility faults; status goes on", INTRUSIVE),
+    # Bridge (docs/standard/bridge.md)
+    Requirement("BRG-01", "publishes no contract topic of another kind, offers no contract service", PASSIVE),
+    # GUI (docs/standard/gui.md)
+    Requirement("GUI-01", "publishes no contract topic of another kind, offers no contract service", PASSIVE),
 ]
 
 REQUIREMENTS: dict[str, Requirement] = {r.number: r for r in _TABLE}
