@@ -1,0 +1,181 @@
+"""The violating cases of the kit's checks for the bridge and GUI kinds (BRG-01, GUI-01, GEN-06 on
+every topic they read, helper nodes included) and of the malformed-input checks (EST-05 for the
+pack data's consumers; MST-07 and SUP-07 share its code). Fake nodes in this process, each set in
+a ROS domain of its own, watched at once; the conforming cases are the project's nodes in
+test/test_conformance.py."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from rclpy.context import Context as RosContext
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+from bms_common import topics
+from bms_common.pack_config import load_pack_config
+from bms_common.plausibility import physical_ranges
+from bms_common.testing import lock_domain_id
+from bms_interfaces.msg import (
+    CellMeasurements,
+    CellStates,
+    CommandAudit,
+    ComponentInfo,
+    FaultLog,
+    PackMeasurement,
+    PowerLimits,
+    SafetyStatus,
+)
+from bms_interfaces.srv import ResetFaults
+from bms_tools.conformance import malformed
+from bms_tools.conformance.kinds import KINDS, Context
+from bms_tools.conformance.passive import Watch, run_passive
+from bms_tools.conformance.probe import Probe
+from bms_tools.conformance.report import FAIL, PASS, Report
+
+PACK = load_pack_config("demo")
+CTX = Context(PACK, physical_ranges(PACK))
+
+
+def announce(node: Node, kind: str) -> None:
+    info = ComponentInfo(node_name=node.get_fully_qualified_name(), kind=kind, vendor="test", implementation="fake",
+                         version="1.0.0", interface_version=ComponentInfo.INTERFACE_VERSION, host="here")
+    info.header.frame_id = node.get_name()
+    node.create_publisher(ComponentInfo, topics.COMPONENTS.name, topics.LATCHED).publish(info)
+
+
+def good_gui(context: RosContext) -> list[Node]:
+    """By the book, its data read on a helper node `<name>_intake`."""
+    gui = Node("good_gui", namespace="/bms", context=context)
+    announce(gui, ComponentInfo.KIND_GUI)
+    gui.create_publisher(CommandAudit, topics.COMMAND_AUDIT.name, topics.COMMAND_AUDIT.qos)
+    gui.create_client(ResetFaults, topics.RESET_FAULTS)
+    intake = Node("good_gui_intake", namespace="/bms", context=context)
+    intake.create_subscription(SafetyStatus, topics.SAFETY_STATUS.name, lambda _: None, topics.LATCHED)
+    intake.create_subscription(FaultLog, topics.FAULT_LOG.name, lambda _: None, topics.LATCHED)
+    intake.create_subscription(CellMeasurements, topics.CELL_MEASUREMENTS.name, lambda _: None, topics.PER_MODULE)
+    return [gui, intake]
+
+
+def bad_gui(context: RosContext) -> list[Node]:
+    """Publishes the supervisor's topic, offers its service, reads safety_status volatile, never
+    reads fault_log."""
+    gui = Node("bad_gui", namespace="/bms", context=context)
+    announce(gui, ComponentInfo.KIND_GUI)
+    gui.create_publisher(SafetyStatus, topics.SAFETY_STATUS.name, topics.LATCHED)
+    gui.create_service(ResetFaults, topics.RESET_FAULTS, lambda _, response: response)
+    gui.create_subscription(SafetyStatus, topics.SAFETY_STATUS.name, lambda _: None, topics.RELIABLE)
+    gui.create_subscription(CellStates, topics.CELL_STATES.name, lambda _: None, 10)
+    return [gui]
+
+
+class FakeEstimator:
+    """Valid outputs at 10 Hz; it logs nothing about what it drops (``stops`` False), or logs
+    it and stops publishing at the first malformed sample (``stops`` True). Named apart: rclpy
+    sends the log lines of one logger name over one /rosout publisher per process, whatever the
+    domain."""
+
+    def __init__(self, context: RosContext, stops: bool) -> None:
+        self.node = Node(f"{'stopping' if stops else 'silent'}_estimator", namespace="/bms", context=context)
+        self.stops, self.stopped = stops, False
+        n = PACK.cell_count
+        self.states = CellStates(module_count=PACK.modules, cells_per_module=PACK.cells_per_module, soc=[0.5] * n,
+                                 soc_std=[0.01] * n, capacity_ah=[50.0] * n, capacity_std_ah=[1.0] * n,
+                                 soh=[1.0] * n, internal_resistance_ohm=[0.001] * n, pack_soc=0.5, pack_soh=1.0)
+        self.limits = PowerLimits(horizons_s=[2.0, 10.0, 30.0], max_charge_current_a=[10.0] * 3,
+                                  max_discharge_current_a=[10.0] * 3, max_charge_power_w=[1e3] * 3,
+                                  max_discharge_power_w=[1e3] * 3)
+        self.states_pub = self.node.create_publisher(CellStates, topics.CELL_STATES.name, topics.RELIABLE)
+        self.limits_pub = self.node.create_publisher(PowerLimits, topics.POWER_LIMITS.name, topics.RELIABLE)
+        self.node.create_subscription(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells,
+                                      topics.PER_MODULE)
+        self.node.create_subscription(PackMeasurement, topics.PACK_MEASUREMENT.name, lambda _: None,
+                                      topics.RELIABLE)
+        self.node.create_timer(0.1, self.tick)
+
+    def on_cells(self, msg: CellMeasurements) -> None:
+        if self.stops and len(msg.cell_voltages_v) != PACK.cells_per_module:
+            self.node.get_logger().error(f"cell_measurements from {msg.header.frame_id!r} dropped: wrong length")
+            self.stopped = True
+
+    def tick(self) -> None:
+        if self.stopped:
+            return
+        stamp = self.node.get_clock().now().to_msg()
+        for msg, pub in ((self.states, self.states_pub), (self.limits, self.limits_pub)):
+            msg.header.stamp = stamp
+            pub.publish(msg)
+
+
+def in_domain(make: Callable[[RosContext], list[Node]], check: Callable[[Probe], Any]) -> Any:
+    domain, lock = lock_domain_id(150, 199)
+    context = RosContext()
+    rclpy.init(args=[], context=context, domain_id=domain)
+    nodes = make(context)
+    executor = SingleThreadedExecutor(context=context)
+    for node in nodes:
+        executor.add_node(node)
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            executor.spin_once(0.05)
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    probe = Probe(domain_id=domain)
+    try:
+        return check(probe)
+    finally:
+        probe.close()
+        stop.set()
+        thread.join(5)
+        for node in nodes:
+            node.destroy_node()
+        context.try_shutdown()
+        lock.close()
+
+
+def watch_guis(probe: Probe) -> dict[str, Report]:
+    kind = KINDS["gui"]
+    watch = Watch(probe, kind)
+    reports = {name: Report(f"/bms/{name}", "gui") for name in ("good_gui", "bad_gui")}
+    for name, report in reports.items():
+        run_passive(probe, report, kind, f"/bms/{name}", CTX, watch, 1.0, discovery_timeout_s=30.0)
+    return reports
+
+
+def feeding(name: str) -> Callable[[Probe], Report]:
+    def feed(probe: Probe) -> Report:
+        kind = KINDS["estimator"]
+        report = Report(name, "estimator")
+        watch = Watch(probe, kind)
+        logs = malformed.LogWatch(probe)
+        malformed.exercise(report, probe, watch, logs, kind, name, CTX, lambda: True)
+        return report
+    return feed
+
+
+def test_the_kit_fails_a_gui_in_the_safety_path_and_one_reading_latched_topics_volatile():
+    results: dict[str, Any] = {}
+    runs = [threading.Thread(target=lambda key=key, make=make, check=check: results.__setitem__(
+        key, in_domain(make, check))) for key, make, check in (
+        ("guis", lambda c: good_gui(c) + bad_gui(c), watch_guis),
+        ("silent", lambda c: [FakeEstimator(c, stops=False).node], feeding("/bms/silent_estimator")),
+        ("stops", lambda c: [FakeEstimator(c, stops=True).node], feeding("/bms/stopping_estimator")))]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(90)
+    good, bad = results["guis"]["good_gui"], results["guis"]["bad_gui"]
+    assert {n: r.status for n, r in good.results.items() if r.status != "SKIP"} == {
+        n: PASS for n in ("GEN-01", "GEN-02", "GEN-03", "GEN-04", "GEN-05", "GEN-06", "GUI-01")}, good.text()
+    assert bad.results["GUI-01"].status == FAIL, bad.text()
+    assert "/bms/safety_status" in bad.results["GUI-01"].detail and "/bms/reset_faults" in bad.results["GUI-01"].detail
+    assert bad.results["GEN-06"].status == FAIL, bad.text()
+    silent, stops = results["silent"].results["EST-05"], results["stops"].results["EST-05"]
+    assert silent.status == FAIL and "no log line" in silent.detail and "cell_measurements" in silent.detail, silent
+    assert stops.status == FAIL and "no output" in stops.detail, stops
