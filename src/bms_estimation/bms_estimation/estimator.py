@@ -29,6 +29,7 @@ STATE_FORMAT_VERSION = 1
 DT_REUSE_TOLERANCE = 0.01
 UNKNOWN_SOC_STD = 0.3  # before the first measurement: SOC could be anything
 FIRST_MEASUREMENT_SOC_STD = 0.1  # from one voltage that may not be at rest
+RC_PRIOR_STD_V = 0.01  # each RC voltage's uncertainty at rest
 
 
 # Set from the pack (capacity, cell parameters), not by hand.
@@ -94,7 +95,7 @@ class Estimator:
         self.state = np.zeros((ekf.STATE_ROWS, self.cells))
         self.state[ekf.SOC] = 0.5 if initial_soc is None else np.clip(initial_soc, 0.0, 1.0)
         self.state[ekf.P00] = initial_soc_std**2
-        self.state[ekf.P11] = self.state[ekf.P22] = 0.01**2
+        self.state[ekf.P11] = self.state[ekf.P22] = RC_PRIOR_STD_V**2
         self.state[ekf.R0] = self.params.r0_ohm
         self.state[ekf.R0_VAR] = (0.3 * self.params.r0_ohm) ** 2
         self.state[ekf.CAP] = self.params.capacity_ah
@@ -106,6 +107,10 @@ class Estimator:
         # Cells without a given SOC start from the OCV of their first measured voltage.
         self._needs_first_soc = np.full(self.cells, initial_soc is None)
         self._awaiting_first_soc = initial_soc is None
+        # Whether a waiting cell's RC voltages have their prior: set at its first known current,
+        # then integrated over the currents that come before its first voltage.
+        self._rc_primed = np.zeros(self.cells, dtype=bool)
+        self._rc_guessed = np.zeros(self.cells, dtype=bool)  # primed under load: a guess
 
     def step(self, voltage_v: np.ndarray, current_a: float | np.ndarray, dt_s: float,
              temperature_degc: np.ndarray | None = None) -> None:
@@ -121,6 +126,7 @@ class Estimator:
             raise ValueError(f"step() needs {self.cells} voltages and 1 or {self.cells} currents, "
                              f"got {voltage_v.shape} and {current.shape}")
         if self._awaiting_first_soc:
+            self._prime_rc(current)
             self._first_soc(voltage_v, current)
         if temperature_degc is not None:
             temperature = np.asarray(temperature_degc, dtype=float)
@@ -132,34 +138,51 @@ class Estimator:
         self._backend.step(self.state, self._coef, np.ascontiguousarray(current),
                            np.ascontiguousarray(voltage_v), dt_s, self._tuning_array, self._segments)
 
+    def _prime_rc(self, current_a: np.ndarray) -> None:
+        """The RC voltages' prior for waiting cells, at their first known current. At rest: zero.
+        Under load they depend on a current history not seen: anywhere between rest (the load
+        has just begun) and their steady state for this current (it has flowed for long). Take
+        the middle, with the spread of a uniform distribution over that range. The prediction
+        steps then integrate them over every current seen until the cell's first voltage, so a
+        load that begins after the first current (the node holds the first voltages until it
+        has seen one second of current, docs/estimation.md "Start-up under load") starts from
+        rest, not from a guess."""
+        prime = self._needs_first_soc & ~self._rc_primed & np.isfinite(current_a)
+        if not prime.any():
+            return
+        i_a = current_a[prime]
+        loaded = np.abs(i_a) >= self.tuning.rest_current_c * self.tuning.nominal_capacity_ah
+        half_v1 = np.where(loaded, 0.5 * self.r1_ohm[prime] * i_a, 0.0)
+        half_v2 = np.where(loaded, 0.5 * self.r2_ohm[prime] * i_a, 0.0)
+        self.state[ekf.V1, prime], self.state[ekf.V2, prime] = half_v1, half_v2
+        self.state[ekf.P11, prime] = np.maximum(RC_PRIOR_STD_V**2, half_v1**2 / 3.0)
+        self.state[ekf.P22, prime] = np.maximum(RC_PRIOR_STD_V**2, half_v2**2 / 3.0)
+        self.state[ekf.P12, prime] = 0.0
+        self._rc_primed |= prime
+        self._rc_guessed[prime] = loaded
+
     def _first_soc(self, voltage_v: np.ndarray, current_a: np.ndarray) -> None:
         start = self._needs_first_soc & np.isfinite(voltage_v) & np.isfinite(current_a)
+        if not start.any():
+            return
         i_a = current_a[start]
-        # Under load the RC voltages are unknown (so is the current's history): anywhere between
-        # rest (0, the load has just begun) and their steady state for this current (it has
-        # flowed for long). Take the middle, with the spread of a uniform distribution over that
-        # range, so that the filter shares the first voltage's error between SOC and
-        # polarisation instead of putting all of it into the SOC. At rest, as before: both zero.
-        loaded = np.abs(i_a) >= self.tuning.rest_current_c * self.tuning.nominal_capacity_ah
-        half_v1 = np.where(loaded, 0.5 * self.r1_ohm[start] * i_a, 0.0)
-        half_v2 = np.where(loaded, 0.5 * self.r2_ohm[start] * i_a, 0.0)
-        rest_voltage_v = voltage_v[start] - self.state[ekf.R0, start] * i_a - half_v1 - half_v2
-        soc = self.params.ocv.soc_at(rest_voltage_v)
+        v1, v2 = self.state[ekf.V1, start], self.state[ekf.V2, start]
+        var_v1, var_v2, cov_v12 = self.state[ekf.P11, start], self.state[ekf.P22, start], self.state[ekf.P12, start]
+        soc = self.params.ocv.soc_at(voltage_v[start] - self.state[ekf.R0, start] * i_a - v1 - v2)
         self.state[ekf.SOC, start] = soc
-        self.state[ekf.V1, start], self.state[ekf.V2, start] = half_v1, half_v2
-        var_v1 = np.maximum(self.state[ekf.P11, start], half_v1**2 / 3.0)
-        var_v2 = np.maximum(self.state[ekf.P22, start], half_v2**2 / 3.0)
-        self.state[ekf.P11, start], self.state[ekf.P22, start] = var_v1, var_v2
-        # The SOC came from the voltage less the assumed RC voltages: an RC voltage too high by
-        # dv puts the SOC too low by dv / slope. The filter knows it through the correlation.
+        # The SOC came from the voltage less the RC voltages: an RC voltage too high by dv puts
+        # the SOC too low by dv / slope. The filter knows it through the correlation, and shares
+        # the first voltage's error between SOC and polarisation. RC voltages integrated from a
+        # rest are known well enough to leave the SOC's start as at rest.
         slope = np.clip(self.params.ocv.slope_v_per_soc(soc), self.tuning.flat_slope_v, self.tuning.jacobian_max_v)
-        loaded_var = np.where(loaded, (var_v1 + var_v2) / slope**2, 0.0)
-        p00 = FIRST_MEASUREMENT_SOC_STD**2 + loaded_var
-        self.state[ekf.P00, start] = p00
-        self.state[ekf.P01, start] = np.where(loaded, -var_v1 / slope, 0.0)
-        self.state[ekf.P02, start] = np.where(loaded, -var_v2 / slope, 0.0)
+        guessed = self._rc_guessed[start]
+        self.state[ekf.P00, start] = FIRST_MEASUREMENT_SOC_STD**2 + np.where(
+            guessed, (var_v1 + var_v2 + 2 * cov_v12) / slope**2, 0.0)
+        self.state[ekf.P01, start] = np.where(guessed, -(var_v1 + cov_v12) / slope, 0.0)
+        self.state[ekf.P02, start] = np.where(guessed, -(var_v2 + cov_v12) / slope, 0.0)
         self.state[ekf.WIN_SOC, start] = self.state[ekf.SOC, start]
         self.state[ekf.WIN_VAR, start] = self.state[ekf.P00, start]
+        self.state[ekf.WIN_AH, start] = self.state[ekf.WIN_ERR_AH, start] = 0.0
         self._needs_first_soc &= ~start
         self._awaiting_first_soc = bool(self._needs_first_soc.any())
 
@@ -181,6 +204,13 @@ class Estimator:
     def awaiting_first_soc(self) -> bool:
         """True while some cell has not had the measured voltage its first SOC comes from."""
         return self._awaiting_first_soc
+
+    @property
+    def needs_first_soc(self) -> np.ndarray:
+        """Per cell: its first SOC is still to come from a measured voltage (read-only view)."""
+        view = self._needs_first_soc.view()
+        view.flags.writeable = False
+        return view
 
     @property
     def soc(self) -> np.ndarray:
@@ -262,3 +292,4 @@ class Estimator:
             self.state[row] = saved[name]
         self._needs_first_soc = np.asarray(saved["needs_first_soc"], dtype=bool).copy()
         self._awaiting_first_soc = bool(self._needs_first_soc.any())
+        self._rc_primed[:] = self._rc_guessed[:] = False

@@ -55,6 +55,7 @@ from bms_safety.limits import LimitTable, load_limits
 
 STATE_FILE = "estimator.npz"
 MAX_QUEUED_SAMPLES = 20  # per module: 2 s at 10 Hz
+FIRST_SOC_HISTORY_S = 1.0  # current seen before a cell's first voltage is used
 FUTURE_TOLERANCE_S = 1.0  # a sample stamped further ahead of the node's clock is dropped
 BACKENDS = ("numpy", "compiled")  # the names ekf.select_backend takes
 
@@ -111,6 +112,8 @@ class EstimatorNode(BmsLifecycleNode):
         self.save_period_s = positive(self, "save_period_s", 10.0, zero_ok=True)
         self.current_wait_s = positive(self, "current_wait_s", 1.0, zero_ok=True)
         self.first_soc_wait_s = positive(self, "first_soc_wait_s", 2.0, zero_ok=True)
+        # The current seen before a first voltage, within the wait (and the current history).
+        self.first_soc_history_s = min(FIRST_SOC_HISTORY_S, self.first_soc_wait_s / 2)
         # A known starting SOC (a researcher's run on recorded data): one for every cell or one
         # per cell; it replaces a restored SOC (capacity and resistance are still restored).
         value = self.declare_parameter("initial_soc", None, ParameterDescriptor(dynamic_typing=True)).value
@@ -276,7 +279,10 @@ class EstimatorNode(BmsLifecycleNode):
             at_s = np.where(use, stamps_s, now_s)
             self.warn_without_current(use, stamps_s)
             current_a = np.repeat(self.current.at(at_s, max_extrapolation_s=2 * self.period_s), cells)
-            self.estimator.step(voltage_v.ravel(), current_a, step_s, temperature_degc.ravel())
+            voltage_v = voltage_v.ravel()
+            if self.estimator.awaiting_first_soc:
+                self.hold_first_voltages(voltage_v, stamps_s)
+            self.estimator.step(voltage_v, current_a, step_s, temperature_degc.ravel())
         stamp = to_stamp(now_s)
         if self.estimator.awaiting_first_soc and now_s - self.first_tick_s < self.first_soc_wait_s:
             # Some cell's SOC is still the prior, not an estimate: no CellStates, and power
@@ -291,6 +297,15 @@ class EstimatorNode(BmsLifecycleNode):
         if now_s - self.last_save_s >= self.save_period_s:
             self.save()
             self.last_save_s = now_s
+
+    def hold_first_voltages(self, voltage_v: np.ndarray, stamps_s: np.ndarray) -> None:
+        """A cell's first SOC waits for a voltage stamped ``first_soc_history_s`` after the first
+        current sample: the steps before it integrate the RC voltages over the current seen, so a
+        load that begins meanwhile starts them from rest instead of from a guess
+        (docs/estimation.md, "Start-up under load"). Its earlier voltages are left out."""
+        early = ~(stamps_s - self.first_current_s >= self.first_soc_history_s)
+        hold = np.repeat(early, self.pack.cells_per_module) & self.estimator.needs_first_soc
+        voltage_v[hold] = np.nan
 
     def warn_without_current(self, use: np.ndarray, stamps_s: np.ndarray) -> None:
         """Say so when a module's sample is stepped without a current sample from its time: one

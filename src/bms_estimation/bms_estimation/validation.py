@@ -57,8 +57,13 @@ def soc_error(truth_path: Path, realisations: int = 8, seed: int = 6, start_s: i
 
 def run(truth_path: Path, realisations: int = 8, seed: int = 6, start_s: int = 0,
         initial_error: float | str | None = None, realistic_sensors: bool = False,
-        **tuning_changes: float) -> Run:
-    """The estimator on one truth file (see soc_error), with its uncertainties."""
+        history_s: int = 0, **tuning_changes: float) -> Run:
+    """The estimator on one truth file (see soc_error), with its uncertainties.
+
+    history_s: the current of that many seconds before start_s is stepped first, without
+    voltages, as the node does before a first SOC (it holds the first voltages until it has
+    seen a second of current). Before the profile's start the truth is at rest (PyBaMM starts
+    from equilibrium)."""
     truth = np.load(truth_path)
     chemistry = CHEMISTRY_OF_PARAMETER_SET[str(truth["parameter_set"])]
     rng = np.random.default_rng(seed)
@@ -95,6 +100,11 @@ def run(truth_path: Path, realisations: int = 8, seed: int = 6, start_s: int = 0
         result.capacity_error_ah[k] = est.capacity_ah - true_capacity_ah
         result.capacity_std_ah[k] = est.capacity_std_ah
 
+    history_rng = np.random.default_rng(seed + 1)  # leaves the draws of the run itself as they were
+    for k in range(start_s - history_s + 1, start_s + 1) if initial_soc is None else ():
+        true_a = float(truth["current_a"][k]) if k >= 0 else 0.0
+        measured_a = true_a * gain + offset_a + current_noise_a * history_rng.standard_normal(realisations)
+        est.step(np.full(realisations, np.nan), measured_a, 1.0)
     record(0)
     if initial_soc is None:  # not estimated before the first voltage
         result.soc_error[0], result.soc_std[0] = np.nan, np.nan
@@ -125,6 +135,8 @@ def main() -> None:
     parser.add_argument("--initial-error", default=None,
                         help="initial SOC error, signed (default: 0.3 towards the middle), or 'own': "
                              "from the first voltage, as the node starts without a given SOC")
+    parser.add_argument("--history-s", type=int, default=0,
+                        help="with 'own': the current seen before the first voltage, as the node sees it (1)")
     parser.add_argument("--realistic-sensors", action="store_true",
                         help="add per-cell voltage offsets, 100 uV resolution and current noise")
     args = parser.parse_args()
@@ -132,7 +144,8 @@ def main() -> None:
     print(f"{'truth file':<22} {'RMSE 0-10 min':>13} {'after 10 min':>12} {'after 30 min':>12} "
           f"{'max after 30':>12} {'SOC in 2 sd':>11} {'cap. error':>10} {'cap. in 2 sd':>12}")
     for path in args.truth:
-        r = run(path, start_s=args.start_s, initial_error=initial_error, realistic_sensors=args.realistic_sensors)
+        r = run(path, start_s=args.start_s, initial_error=initial_error, realistic_sensors=args.realistic_sensors,
+                history_s=args.history_s)
         e = r.soc_error
         first = float(np.sqrt(np.nanmean(e[:600] ** 2)))
         print(f"{str(path.name)[-22:]:<22} {100 * first:>12.2f}% {100 * rmse_after(e, 600):>11.2f}% "

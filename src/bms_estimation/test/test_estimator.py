@@ -80,6 +80,25 @@ def test_first_soc_under_load_allows_for_the_polarisation_it_cannot_see(make_pac
     assert np.all(rested.state[ekf.V1] == 0.0)  # at rest nothing changes
 
 
+def test_a_load_seen_beginning_starts_the_rc_voltages_from_rest(make_pack) -> None:
+    # The node holds the first voltages until it has seen a second of current: a 0.8C discharge
+    # that begins in that second is integrated from rest, not guessed at half its steady state.
+    est, guessing = Estimator(make_pack()), Estimator(make_pack())
+    p, i_a, dt_s = est.params, -0.8 * est.params.capacity_ah, 0.1
+    unmeasured = np.full(est.cells, np.nan)
+    for current_a in (0.0,) * 5 + (i_a,) * 4:
+        est.step(unmeasured, current_a, dt_s)
+    assert est.awaiting_first_soc
+    loaded_for_s = 5 * dt_s  # four predictions and the step with the first voltage
+    rc_v = sum(r * (1 - np.exp(-loaded_for_s / tau)) for r, tau in ((p.r1_ohm, p.tau1_s), (p.r2_ohm, p.tau2_s)))
+    voltage_v = np.full(est.cells, p.ocv.voltage_v(0.5) + (p.r0_ohm + rc_v) * i_a)
+    est.step(voltage_v, i_a, dt_s)
+    guessing.step(voltage_v, i_a, dt_s)
+    np.testing.assert_allclose(est.soc, 0.5 + i_a * dt_s / 3600 / p.capacity_ah, atol=0.005)
+    assert np.all(np.abs(guessing.soc - 0.5) > 0.03)  # the same voltage with a guess: points off
+    assert not est.awaiting_first_soc
+
+
 def test_a_given_soc_replaces_the_first_voltage_and_a_restored_soc(make_pack) -> None:
     est = Estimator(make_pack())
     est.set_soc(np.linspace(0.1, 0.8, est.cells), 0.02)
