@@ -12,7 +12,14 @@ from rcl_interfaces.msg import Log
 
 from bms_common import topics
 from bms_common.stamps import to_stamp
-from bms_interfaces.msg import CellMeasurements, CellStates, PackMeasurement, PowerLimits, SafetyStatus
+from bms_interfaces.msg import (
+    CellMeasurements,
+    CellStates,
+    ContactorState,
+    PackMeasurement,
+    PowerLimits,
+    SafetyStatus,
+)
 from bms_tools.conformance.kinds import Context, Kind
 from bms_tools.conformance.probe import Probe, wait_until
 from bms_tools.conformance.report import Report
@@ -60,9 +67,10 @@ class Garbage:
         self.states = node.create_publisher(CellStates, topics.CELL_STATES.name, topics.RELIABLE)
         self.powers = node.create_publisher(PowerLimits, topics.POWER_LIMITS.name, topics.RELIABLE)
         self.safety = node.create_publisher(SafetyStatus, topics.SAFETY_STATUS.name, topics.LATCHED)
+        self.contactors = node.create_publisher(ContactorState, topics.CONTACTOR_STATE.name, topics.LATCHED)
 
     def close(self) -> None:
-        for publisher in (self.cells, self.packs, self.states, self.powers, self.safety):
+        for publisher in (self.cells, self.packs, self.states, self.powers, self.safety, self.contactors):
             self.probe.node.destroy_publisher(publisher)
 
     def sample(self, sequence: int, module_id: int = 0, cells: int | None = None, ahead_s: float = 0.0
@@ -84,7 +92,8 @@ class Garbage:
         """About 1.2 s: module 0's NaN samples at 10 Hz with a rejected sample in between (unknown
         module, wrong array length, stamped an hour ahead, an hour behind), pack measurements
         with NaN current (one an hour ahead), cell_states and power_limits of the wrong shape or
-        NaN, a SafetyStatus of an undefined level with NaN deratings."""
+        NaN, a SafetyStatus of an undefined level with NaN deratings, ContactorStates (all open)
+        stamped an hour ahead and an hour behind."""
         n, modules = self.pack.cells_per_module, self.pack.modules
         rejected = {2: self.sample(100, module_id=modules), 4: self.sample(100, cells=n + 1),
                     6: self.sample(100, ahead_s=FAR_S), 8: self.sample(100, ahead_s=-FAR_S)}
@@ -105,6 +114,11 @@ class Garbage:
                 status.header.stamp = to_stamp(self.probe.now_s())
                 status.header.frame_id = FRAME
                 self.safety.publish(status)
+            if i in (9, 10):
+                state = ContactorState()
+                state.header.stamp = to_stamp(self.probe.now_s() + (FAR_S if i == 9 else -FAR_S))
+                state.header.frame_id = FRAME
+                self.contactors.publish(state)
             time.sleep(PERIOD_S)
 
     def _estimator_garbage(self) -> None:
