@@ -114,6 +114,22 @@ class ClockRate:
         return self.rate
 
 
+class StampGate:
+    """The stamp rule alone, for a message of no module (a pack measurement): usable only when
+    its stamp is a finite time within the stamp tolerance of the receiver's clock at arrival,
+    widened by that clock's rate as for module samples."""
+
+    def __init__(self) -> None:
+        self.clock_rate = ClockRate()
+
+    def check(self, stamp_s: float, now_s: float, wall_s: float | None = None) -> str | None:
+        """Why the stamp is unusable, or None; ``wall_s`` (monotonic) gives the clock rate."""
+        if not math.isfinite(stamp_s):
+            return f"stamp is not a finite time ({stamp_s!r})"
+        rate = 1.0 if wall_s is None else self.clock_rate.observe(now_s, wall_s)
+        return stamp_problem(stamp_s, now_s, rate)
+
+
 class SampleGate:
     """The usability rule of every consumer, with the per-module sequence state it needs."""
 

@@ -36,7 +36,7 @@ from bms_common.lifecycle import (
     take_pending,
 )
 from bms_common.pack_config import ConfigError, config_dirs, load_pack_config
-from bms_common.plausibility import physical_ranges
+from bms_common.plausibility import StampGate, physical_ranges
 from bms_common.stamps import to_seconds
 from bms_common.timer_watchdog import TimerWatchdog
 from bms_interfaces.msg import (
@@ -84,6 +84,7 @@ class MasterNode(BmsLifecycleNode):
         self.active = False
         self.bad_input = 0
         self.pack_measurement: PackMeasurement | None = None
+        self.pack_gate = StampGate()
         self.sop = None
         self.charge_derating = math.nan
         self.discharge_derating = math.nan
@@ -170,6 +171,14 @@ class MasterNode(BmsLifecycleNode):
                                     throttle_duration_sec=5.0)
 
     def on_pack(self, msg: PackMeasurement) -> None:
+        # The contract's stamp rule (docs/interfaces.md): a sample stamped an hour ahead would
+        # count as fresh for ever, e.g. as sampled since a precharge began.
+        problem = self.pack_gate.check(to_seconds(msg.header.stamp), self.now_s(), time.monotonic())
+        if problem is not None:
+            self.bad_input += 1
+            self.get_logger().error(f"pack_measurement from {msg.header.frame_id!r}: {problem}: dropped",
+                                    throttle_duration_sec=5.0)
+            return
         self.pack_measurement = msg
         self.machine.set_pack(msg.pack_voltage_v, msg.dc_link_voltage_v, msg.current_a,
                               stamp_s=to_seconds(msg.header.stamp))

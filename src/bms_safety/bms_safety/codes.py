@@ -69,6 +69,8 @@ _TABLE = (
     FaultCode("PLAUS_SEQUENCE", "plausibility", "module", "repeated or out-of-order sequence number"),
     FaultCode("PLAUS_UNKNOWN_MODULE", "plausibility", "pack", "message from a module id the pack lacks"),
     FaultCode("PLAUS_STAMP", "plausibility", "module", "sample stamped outside the tolerance of the clock"),
+    FaultCode("PLAUS_PACK_STAMP", "plausibility", "pack",
+              "current sensor sample stamped outside the tolerance of the clock"),
     FaultCode("PLAUS_OPEN_WIRE", "plausibility", "cell", "AFE flags an open sense wire"),
     FaultCode("PLAUS_AFE_DIAG", "plausibility", "module", "AFE self test, ADC comparison or thermistor failed"),
     FaultCode("PLAUS_AFE_COMM", "plausibility", "module", "AFE communication errors during the sample"),

@@ -84,6 +84,7 @@ class SafetyEvaluator:
             "PLAUS_SEQUENCE": p.input_fault_hold_s,
             "PLAUS_UNKNOWN_MODULE": p.input_fault_hold_s,
             "PLAUS_STAMP": p.input_fault_hold_s,
+            "PLAUS_PACK_STAMP": p.input_fault_hold_s,
             "STALE_MODULE": t.module_stale_s,
             "STALE_CURRENT_SENSOR": t.current_sensor_stale_s,
             "ESTIMATOR_LOSS": t.estimator_loss_s,
@@ -99,9 +100,11 @@ class SafetyEvaluator:
                                         cell_flags, module_flags, received_wall_s)
 
     def update_pack(self, stamp_s: float, current_a: float, pack_voltage_v: float, dc_link_voltage_v: float,
-                    insulation_ohm: float, hvil_closed: bool, received_s: float | None = None) -> None:
-        self.store.update_pack(stamp_s, current_a, pack_voltage_v, dc_link_voltage_v, insulation_ohm,
-                               hvil_closed, received_s)
+                    insulation_ohm: float, hvil_closed: bool, received_s: float | None = None,
+                    received_wall_s: float | None = None) -> bool:
+        """False when the sample's stamp is unusable (inputs.MeasurementStore.update_pack)."""
+        return self.store.update_pack(stamp_s, current_a, pack_voltage_v, dc_link_voltage_v, insulation_ohm,
+                                      hvil_closed, received_s, received_wall_s)
 
     def update_contactors(self, stamp_s: float, commanded: Sequence[bool], closed: Sequence[bool],
                           reported_mismatch: bool = False, received_s: float | None = None) -> None:
@@ -302,6 +305,8 @@ class SafetyEvaluator:
             self._event(now_s, code, age_s <= hold_s, age_s, newly)
         unknown_age_s = now_s - st.unknown_module.at_s
         self._event(now_s, "PLAUS_UNKNOWN_MODULE", unknown_age_s <= hold_s, st.unknown_module.value, newly)
+        self._event(now_s, "PLAUS_PACK_STAMP", now_s - st.bad_pack_stamp.at_s <= hold_s, st.bad_pack_stamp.value,
+                    newly)
 
     # --- latches ------------------------------------------------------------------------------
     def reset(self, now_s: float) -> ResetResult:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bms_common.plausibility import MALFORMED, SEQUENCE, STAMP, UNKNOWN_MODULE, SampleGate
+from bms_common.plausibility import MALFORMED, SEQUENCE, STAMP, UNKNOWN_MODULE, SampleGate, StampGate
 
 
 @dataclass
@@ -69,6 +69,8 @@ class MeasurementStore:
     bad_stamp_at_s: np.ndarray = field(init=False)
     bad_stamp_note: list[str] = field(init=False)
     unknown_module: InputEvent = field(default_factory=InputEvent)
+    bad_pack_stamp: InputEvent = field(default_factory=InputEvent)  # value: stamp minus arrival (s)
+    pack_gate: StampGate = field(default_factory=StampGate)
     pack: PackInputs = field(default_factory=PackInputs)
     contactors: ContactorInputs = field(default_factory=ContactorInputs)
     estimator_received_s: float = math.nan
@@ -154,8 +156,19 @@ class MeasurementStore:
         return False
 
     def update_pack(self, stamp_s: float, current_a: float, pack_voltage_v: float, dc_link_voltage_v: float,
-                    insulation_ohm: float, hvil_closed: bool, received_s: float | None = None) -> None:
+                    insulation_ohm: float, hvil_closed: bool, received_s: float | None = None,
+                    received_wall_s: float | None = None) -> bool:
+        """Store one current sensor sample. Returns False (and records why) when its stamp is
+        outside the tolerance of ``received_s`` (checked when the wall clock of the arrival,
+        ``received_wall_s``, is given too, as for module samples): it is then no sample, and the
+        current sensor goes stale as if silent."""
         stamp_s = _as_float(stamp_s)
+        if received_s is not None and received_wall_s is not None:
+            problem = self.pack_gate.check(stamp_s, float(received_s), received_wall_s)
+            if problem is not None:
+                self.bad_pack_stamp = InputEvent(float(received_s), f"current sensor sample {problem}: dropped",
+                                                 stamp_s - float(received_s))
+                return False
         self.pack = PackInputs(
             stamp_s=stamp_s,
             received_s=self._arrival_s(stamp_s, received_s),
@@ -165,6 +178,7 @@ class MeasurementStore:
             insulation_ohm=_as_float(insulation_ohm),
             hvil_closed=bool(hvil_closed),
         )
+        return True
 
     def update_contactors(self, stamp_s: float, commanded: Sequence[bool], closed: Sequence[bool],
                           reported_mismatch: bool = False, received_s: float | None = None) -> None:

@@ -133,6 +133,8 @@ class FaultReporter:
             return st.unknown_module.description
         if code == "PLAUS_STAMP":
             return st.bad_stamp_note[module_id]
+        if code == "PLAUS_PACK_STAMP":
+            return st.bad_pack_stamp.description
         if code == "PLAUS_AFE_DIAG":
             return f"{FAULT_CODES[code].meaning} at module {module_id}: {afe_flag_names(st, module_id)}"
         meaning = FAULT_CODES[code].meaning

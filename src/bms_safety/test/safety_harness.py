@@ -28,6 +28,7 @@ class Harness:
         # module -> edits of its sample's arguments before it is fed (a misbehaving slave)
         self.defects: dict[int, Callable[[dict], None]] = {}
         self.pack_silent = False
+        self.pack_stamp_offset_s = 0.0  # the current sensor's clock ahead (+) or behind (-)
         self.estimator_silent = False
         self.seq = [0] * modules
         self.k = 0
@@ -59,8 +60,8 @@ class Harness:
                     self.defects[m](sample)
                 assert self.ev.update_module(**sample) in (True, False)
         if not self.pack_silent:
-            self.ev.update_pack(t, self.current_a, sample_sum + self.pack_offset_v, sample_sum,
-                                self.insulation_ohm, self.hvil_closed)
+            self.ev.update_pack(t + self.pack_stamp_offset_s, self.current_a, sample_sum + self.pack_offset_v,
+                                sample_sum, self.insulation_ohm, self.hvil_closed, received_s=t, received_wall_s=t)
         if not self.estimator_silent:
             self.ev.update_estimator(t)
         return self.evaluate(t)

@@ -82,3 +82,23 @@ def test_cell_flags_of_the_wrong_length_are_malformed():
     h = Harness()
     h.defects[0] = lambda sample: sample.update(cell_flags=b"\0\0")
     assert levels(h.run(0.3))[("PLAUS_MALFORMED", 0, -1)] == Level.ALARM
+
+
+@pytest.mark.parametrize("offset_s", [0.5, -2.0, float("nan")])
+def test_a_current_sensor_whose_samples_are_all_rejected_goes_stale(offset_s):
+    # A pack measurement stamped outside the tolerance is no sample, as a module's is: an hour
+    # ahead it would otherwise count as fresh for ever.
+    h = Harness()
+    h.run(1.0)
+    h.pack_stamp_offset_s = offset_s
+    h.current_a = 900.0  # far above every limit, inside the rejected samples: never evaluated
+    timeout_s = h.ev.limits.timeouts.current_sensor_stale_s
+    before = h.run(timeout_s - 0.1)
+    fault = next(f for f in before.faults if f.code == "PLAUS_PACK_STAMP")
+    assert fault.level == Level.WARNING and "current sensor sample" in fault.description and "dropped" in fault.description
+    assert ("STALE_CURRENT_SENSOR", -1, -1) not in levels(before)
+    after = levels(h.run(0.3))
+    assert after[("STALE_CURRENT_SENSOR", -1, -1)] == Level.FAULT
+    assert not any(code.startswith(("OVERCURRENT_", "PLAUS_CURRENT")) for code, _, _ in after)
+    h.pack_stamp_offset_s = 0.0  # the same samples stamped right: seen at once
+    assert ("OVERCURRENT_CHARGE", -1, -1) in levels(h.run(1.0))
