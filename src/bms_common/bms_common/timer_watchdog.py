@@ -1,6 +1,7 @@
 """Notice a node's periodic timer that stops running while the node's inputs keep arriving.
 
-A node whose outputs come from a timer (the estimator, the master) goes silent if the executor
+A node whose outputs come from a timer (the estimator, the master, the safety supervisor, a
+self-timed module node; the contactor node's check on the node clock) goes silent if the executor
 stops running that timer, while it still answers its lifecycle services and takes its inputs: to
 a listener it looks like a node that is alive and has nothing to say. Issue 19 saw exactly that
 (rclpy's EventsExecutor, a fast simulated clock). The inputs are the evidence that time goes on:
@@ -24,9 +25,11 @@ __all__ = ["TimerWatchdog"]
 
 class TimerWatchdog:
     def __init__(self, node: Node, period_s: float, what: str = "periodic step", missed_periods: int = 20,
-                 wall_s: float = 2.0) -> None:
+                 wall_s: float = 2.0, consequence: str = "its outputs have stopped") -> None:
+        """``what`` names the timer's work, ``consequence`` says what its stop means."""
         self.node = node
         self.what = what
+        self.consequence = consequence
         self.limit_s = missed_periods * period_s
         self.wall_s = wall_s
         self.last_tick_s = node.get_clock().now().nanoseconds * 1e-9
@@ -52,7 +55,7 @@ class TimerWatchdog:
             self.stalls += 1
             self.node.get_logger().error(
                 f"{self.what} has not run for {behind_s:.1f} s of node clock ({wall_s:.1f} s of wall time) "
-                "while inputs keep arriving: its outputs have stopped. Either the executor does not run "
+                f"while inputs keep arriving: {self.consequence}. Either the executor does not run "
                 "the timer (the EventsExecutor on simulated time; BMS_EXECUTOR=single avoids it) or the "
                 "process cannot keep up with its inputs")
         return self.stalled

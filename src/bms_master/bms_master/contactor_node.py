@@ -15,7 +15,8 @@ speed-up magnifies. A status silent for ``silence_wall_timeout_s`` of wall time 
 whatever the node's clock says: a node on simulated time that is cut off from the supervisor is
 cut off from /clock too, its clock stands still and would never call the status old (checked on a
 wall-clock timer; longer than the plant's longest hold for a lagging node, 2 s, so pacing never
-trips it).
+trips it). A check timer on the node clock that stops while SafetyStatus and commands keep
+arriving is reported once (bms_common.timer_watchdog); the wall-clock timer keeps checking.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from rclpy.clock import Clock, ClockType
 from bms_common import topics
 from bms_common.component_info import Identity
 from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare, run_main
+from bms_common.timer_watchdog import TimerWatchdog
 from bms_interfaces.msg import ComponentInfo, ContactorCommand, ContactorState, SafetyStatus
 from bms_master.contactor_hw import ContactorBackend
 from bms_master.contactor_logic import ContactorLogic, ContactorLogicConfig, ContactorLogicOutput
@@ -99,7 +101,11 @@ class ContactorNode(BmsLifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = True
-        self.timer = self.create_timer(self.check_period_s, self.update)
+        self.timer = self.create_timer(self.check_period_s, self.on_check_timer)
+        # Watches the node-clock timer: while it stops, the wall-clock one below still checks.
+        self.watchdog = TimerWatchdog(
+            self, self.check_period_s, "the contactor node's check on the node clock",
+            consequence="freshness and feedback are checked on the wall-clock timer only")
         self.wall_timer = self.create_timer(self.check_period_s, self.update, clock=Clock(clock_type=ClockType.STEADY_TIME))
         return super().on_activate(state)
 
@@ -111,12 +117,20 @@ class ContactorNode(BmsLifecycleNode):
         return super().on_deactivate(state)
 
     def on_command(self, msg: ContactorCommand) -> None:
+        if self.active:
+            self.watchdog.input_arrived()
         self.logic.set_command(ContactorSet(msg.main_plus, msg.main_minus, msg.precharge))
         self.update()
 
     def on_safety(self, msg: SafetyStatus) -> None:
+        if self.active:
+            self.watchdog.input_arrived()
         self.safety_wall_s = time.monotonic()
         self.logic.set_safety(SafetyLevel(min(msg.level, SafetyLevel.FAULT)), msg.contactors_allowed, self.now_s())
+        self.update()
+
+    def on_check_timer(self) -> None:
+        self.watchdog.ticked()
         self.update()
 
     def update(self) -> None:

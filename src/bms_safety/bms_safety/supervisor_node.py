@@ -3,7 +3,8 @@
 It needs only measurements, never waits on another node, and keeps evaluating when any other
 node dies (a silent node becomes a stale-data fault). Every subscription only stores data; the
 20 Hz timer evaluates and publishes SafetyStatus, which is also the supervisor's heartbeat, and
-the fault log (/bms/fault_log) when it has changed.
+the fault log (/bms/fault_log) when it has changed. A timer that stops while samples keep
+arriving is reported once (bms_common.timer_watchdog), and again when it runs.
 
 A shutdown raises no fault: once its own process is asked to end, or the lifecycle manager
 announces ``shutting down`` (it is deactivating the nodes whose data the supervisor checks), the
@@ -39,6 +40,7 @@ from bms_common.lifecycle import (
 )
 from bms_common.pack_config import ConfigError, load_pack_config
 from bms_common.stamps import to_seconds, to_stamp
+from bms_common.timer_watchdog import TimerWatchdog
 from bms_interfaces.msg import (
     CellMeasurements,
     CellStates,
@@ -85,6 +87,7 @@ class SupervisorNode(BmsLifecycleNode):
         self.last_result: EvaluationResult | None = None
         self._entities: list = []
         self._inputs: list = []
+        self.watchdog: TimerWatchdog | None = None  # while active
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
@@ -119,11 +122,13 @@ class SupervisorNode(BmsLifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.timer = self.create_timer(1.0 / self.rate_hz, self.tick)
+        self.watchdog = TimerWatchdog(self, 1.0 / self.rate_hz, "the supervisor's evaluation (SafetyStatus)")
         self.diag_timer = self.create_timer(self.diagnostics_period_s, self.publish_diagnostics)
         self.published_revision = None  # the first tick sends the log
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.watchdog = None
         self.destroy_timer(self.timer)
         self.destroy_timer(self.diag_timer)
         return super().on_deactivate(state)
@@ -150,6 +155,8 @@ class SupervisorNode(BmsLifecycleNode):
     def on_cells(self, msg: CellMeasurements) -> None:
         # Only a usable sample keeps its module fresh on the wall clock: a module whose samples
         # are all rejected goes stale exactly as a silent one (docs/safety.md, "No blind spots").
+        if self.watchdog is not None:
+            self.watchdog.input_arrived()
         wall_s = time.monotonic()
         if self.supervisor.update_module(
                 msg.module_id, to_seconds(msg.header.stamp), msg.cell_voltages_v, msg.temperatures_degc,
@@ -158,6 +165,8 @@ class SupervisorNode(BmsLifecycleNode):
             self.module_wall_s[msg.module_id] = wall_s
 
     def on_pack(self, msg: PackMeasurement) -> None:
+        if self.watchdog is not None:
+            self.watchdog.input_arrived()
         self.pack_wall_s = time.monotonic()
         self.supervisor.update_pack(
             to_seconds(msg.header.stamp), msg.current_a, msg.pack_voltage_v, msg.dc_link_voltage_v,
@@ -190,6 +199,7 @@ class SupervisorNode(BmsLifecycleNode):
 
     # -- outputs ------------------------------------------------------------------------------
     def tick(self) -> None:
+        self.watchdog.ticked()
         if self.stopping or self.system_stopping:
             return  # inputs stop because the system goes down: nothing to raise or persist
         # Evaluate on everything received so far: a sample that arrived together with the clock

@@ -10,7 +10,9 @@ that sample, so subscribers see the data stop, exactly as with a dead board; the
 of the wrong length is reported and opens them, and they open by themselves when no command
 arrived for ``balancing_timeout_s`` (5 s) or when the node is deactivated: a silent or confused
 master must not leave bleed resistors on. The timeout runs on ``clock`` (the host's simulated
-time inside sim_host), else on the node's clock.
+time inside sim_host), else on the node's clock. A self-timed node whose timer stops while
+BalancingCommands (any module's) keep arriving says so once, and again when it samples again
+(bms_common.timer_watchdog).
 
 ``stamp_offset_s`` (0.0) is added to every sample's stamp: a board whose clock runs ahead
 (positive) or behind, for testing what the receivers do with it (docs/deployment.md, "Clocks");
@@ -28,6 +30,7 @@ from bms_common import topics
 from bms_common.component_info import Identity
 from bms_common.lifecycle import BmsLifecycleNode, LifecycleState, TransitionCallbackReturn, declare
 from bms_common.stamps import to_stamp
+from bms_common.timer_watchdog import TimerWatchdog
 from bms_interfaces.msg import BalancingCommand, CellMeasurements, ComponentInfo
 from bms_slave.afe import AfeBackend, AfeCommunicationError
 
@@ -56,6 +59,7 @@ class ModuleNode(BmsLifecycleNode):
         self.balancing_mask = np.zeros(backend.cell_count, dtype=bool)
         self._publisher = None
         self._timer = None
+        self._watchdog: TimerWatchdog | None = None  # self-timed and active only
         self._subscription = None
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -72,10 +76,13 @@ class ModuleNode(BmsLifecycleNode):
         self.active = True
         if self.self_timed:
             self._timer = self.create_timer(self.sample_period_s, self.sample_now)
+            self._watchdog = TimerWatchdog(self, self.sample_period_s,
+                                           f"module {self.module_id}'s sampling (CellMeasurements)")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = False
+        self._watchdog = None
         self._stop_balancing()
         if self._timer is not None:
             self.destroy_timer(self._timer)
@@ -91,6 +98,9 @@ class ModuleNode(BmsLifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_balancing(self, msg: BalancingCommand) -> None:
+        # Any module's command is evidence that time goes on (the master sends each at 1 Hz).
+        if self._watchdog is not None:
+            self._watchdog.input_arrived()
         if msg.module_id != self.module_id or not self.active:
             return
         if len(msg.balance) != self.backend.cell_count:
@@ -110,6 +120,8 @@ class ModuleNode(BmsLifecycleNode):
             self.backend.set_balancing(self.balancing_mask)
 
     def sample_now(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.ticked()
         self.sample(self.now_s())
 
     def sample(self, now_s: float) -> None:
