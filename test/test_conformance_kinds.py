@@ -92,14 +92,17 @@ class FakeEstimator:
         self.limits_pub = self.node.create_publisher(PowerLimits, topics.POWER_LIMITS.name, topics.RELIABLE)
         self.node.create_subscription(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells,
                                       topics.PER_MODULE)
-        self.node.create_subscription(PackMeasurement, topics.PACK_MEASUREMENT.name, lambda _: None,
-                                      topics.RELIABLE)
+        self.node.create_subscription(PackMeasurement, topics.PACK_MEASUREMENT.name, self.on_pack, topics.RELIABLE)
         self.node.create_timer(0.1, self.tick)
 
     def on_cells(self, msg: CellMeasurements) -> None:
         if self.stops and len(msg.cell_voltages_v) != PACK.cells_per_module:
             self.node.get_logger().error(f"cell_measurements from {msg.header.frame_id!r} dropped: wrong length")
             self.stopped = True
+
+    def on_pack(self, msg: PackMeasurement) -> None:
+        if self.stops and msg.header.stamp.sec > self.node.get_clock().now().to_msg().sec + 60:
+            self.node.get_logger().error(f"pack_measurement from {msg.header.frame_id!r}: stamped ahead: dropped")
 
     def tick(self) -> None:
         if self.stopped:

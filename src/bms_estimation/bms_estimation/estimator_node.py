@@ -44,7 +44,7 @@ from bms_common.lifecycle import (
     take_pending,
 )
 from bms_common.pack_config import ConfigError, load_pack_config
-from bms_common.plausibility import SampleGate, physical_ranges
+from bms_common.plausibility import SampleGate, StampGate, physical_ranges
 from bms_common.stamps import to_seconds, to_stamp
 from bms_common.timer_watchdog import TimerWatchdog
 from bms_estimation.current_alignment import CurrentHistory, samples_to_use
@@ -163,6 +163,7 @@ class EstimatorNode(BmsLifecycleNode):
             deque(maxlen=MAX_QUEUED_SAMPLES) for _ in range(modules)]
         self.temperature_degc = np.full((modules, cells), np.nan)
         self.gate = SampleGate(modules, cells, pack.sensors_per_module)
+        self.pack_gate = StampGate()
         self.sensor_of_cell = np.asarray(pack.sensor_of_cell())
         self.current = CurrentHistory(horizon_s=max(2.0, 5 * self.period_s))
         self.last_step_s = math.nan
@@ -246,8 +247,16 @@ class EstimatorNode(BmsLifecycleNode):
         self.queued[m].append((stamp_s, voltages, temperatures[self.sensor_of_cell]))
 
     def on_pack(self, msg: PackMeasurement) -> None:
+        # The contract's stamp rule (docs/interfaces.md): a current stamped an hour ahead would
+        # end the history at the next good one (stamps going backwards read as a clock reset).
+        stamp_s = to_seconds(msg.header.stamp)
+        problem = self.pack_gate.check(stamp_s, self.now_s(), time.monotonic())
+        if problem is not None:
+            self.get_logger().error(f"pack_measurement from {msg.header.frame_id!r}: {problem}: dropped",
+                                    throttle_duration_sec=5.0)
+            return
         if math.isfinite(msg.current_a):
-            self.current.add(to_seconds(msg.header.stamp), msg.current_a)
+            self.current.add(stamp_s, msg.current_a)
 
     # -- the batched step ---------------------------------------------------------------------
     def tick(self) -> None:

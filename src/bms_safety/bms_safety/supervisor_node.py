@@ -167,10 +167,13 @@ class SupervisorNode(BmsLifecycleNode):
     def on_pack(self, msg: PackMeasurement) -> None:
         if self.watchdog is not None:
             self.watchdog.input_arrived()
-        self.pack_wall_s = time.monotonic()
-        self.supervisor.update_pack(
-            to_seconds(msg.header.stamp), msg.current_a, msg.pack_voltage_v, msg.dc_link_voltage_v,
-            msg.insulation_resistance_ohm, msg.hvil_closed, received_s=self.now_s())
+        # As for modules: only a usable sample (its stamp within the contract's tolerance) keeps
+        # the current sensor fresh on the wall clock.
+        wall_s = time.monotonic()
+        if self.supervisor.update_pack(
+                to_seconds(msg.header.stamp), msg.current_a, msg.pack_voltage_v, msg.dc_link_voltage_v,
+                msg.insulation_resistance_ohm, msg.hvil_closed, received_s=self.now_s(), received_wall_s=wall_s):
+            self.pack_wall_s = wall_s
 
     def on_contactors(self, msg: ContactorState) -> None:
         self.supervisor.update_contactors(

@@ -33,9 +33,10 @@ WARN = 30  # rcl_interfaces/msg/Log level
 FRAME = "conformance_garbage"
 # What the node must report, per kind: topics named in a log line at WARN or above, or the
 # supervisor's fault codes (docs/safety.md).
-REPORTED_TOPICS = {"master": ("cell_measurements", "cell_states", "power_limits"),
-                   "estimator": ("cell_measurements",)}
-SUPERVISOR_CODES = ("PLAUS_UNKNOWN_MODULE", "PLAUS_MALFORMED", "PLAUS_STAMP", "PLAUS_VOLTAGE_NAN", "PLAUS_CURRENT")
+REPORTED_TOPICS = {"master": ("cell_measurements", "cell_states", "power_limits", "pack_measurement"),
+                   "estimator": ("cell_measurements", "pack_measurement")}
+SUPERVISOR_CODES = ("PLAUS_UNKNOWN_MODULE", "PLAUS_MALFORMED", "PLAUS_STAMP", "PLAUS_VOLTAGE_NAN", "PLAUS_CURRENT",
+                    "PLAUS_PACK_STAMP")
 NUMBER = {"master": "MST-07", "estimator": "EST-05", "safety": "SUP-07"}
 
 
