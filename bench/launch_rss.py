@@ -24,21 +24,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from bms_common import topics
-
-
-def children_of() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # ended while we looked
-        # The command name may hold spaces and parentheses: the fields start after the last ')'.
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    return children
+from bms_common.testing import children_of
 
 
 def rss_kib(pid: int) -> int:

@@ -131,8 +131,8 @@ class NodeProcess:
                 continue
 
 
-def descendants(pid: int) -> list[int]:
-    """The PIDs of a process's children, theirs, and so on (from /proc)."""
+def children_of() -> dict[int, list[int]]:
+    """Every process's children by parent PID (from /proc)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -141,8 +141,15 @@ def descendants(pid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue  # ended meanwhile
-        parent = int(stat[stat.rindex(")") + 2:].split()[1])  # after "(comm) state": ppid
+        # The command name may hold spaces and parentheses: the fields start after the last ')'.
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
         children.setdefault(parent, []).append(int(entry.name))
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    """The PIDs of a process's children, theirs, and so on."""
+    children = children_of()
     found, queue = [], [pid]
     while queue:
         for child in children.get(queue.pop(), []):
