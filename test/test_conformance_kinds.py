@@ -1,6 +1,7 @@
 """The violating cases of the kit's checks for the bridge and GUI kinds (BRG-01, GUI-01, GEN-06 on
-every topic they read, helper nodes included) and of the malformed-input checks (EST-05 for the
-pack data's consumers; MST-07 and SUP-07 share its code). Fake nodes in this process, each set in
+every topic they read, helper nodes included) and of the malformed-input checks for the pack
+data's consumers (EST-05; MST-07: a master that reports only some of its inputs; SUP-07: a
+supervisor that raises none of the PLAUS_* codes). Fake nodes in this process, each set in
 a ROS domain of its own, watched at once; the conforming cases are the project's nodes in
 test/test_conformance.py."""
 
@@ -26,6 +27,7 @@ from bms_interfaces.msg import (
     ComponentInfo,
     FaultLog,
     PackMeasurement,
+    PackState,
     PowerLimits,
     SafetyStatus,
 )
@@ -35,6 +37,7 @@ from bms_tools.conformance.kinds import KINDS, Context
 from bms_tools.conformance.passive import Watch, run_passive
 from bms_tools.conformance.probe import Probe
 from bms_tools.conformance.report import FAIL, PASS, Report
+from bms_tools.rosgraph import message_class
 
 PACK = load_pack_config("demo")
 CTX = Context(PACK, physical_ranges(PACK))
@@ -113,6 +116,44 @@ class FakeEstimator:
             pub.publish(msg)
 
 
+class FakeConsumer:
+    """A master or a supervisor by the book but for its reports: it reads every input of its kind
+    and publishes each periodic output with valid content (the supervisor's safety_status at
+    20 Hz, level OK, no faults), but logs a WARN line only for what arrives on ``reported``
+    (the master: cell_states and power_limits, never pack_measurement or cell_measurements) and
+    raises no fault codes at all."""
+
+    HZ = {topics.SAFETY_STATUS.name: 20.0, topics.DIAGNOSTICS.name: 1.0}
+
+    def __init__(self, context: RosContext, name: str, kind: str, reported: tuple[str, ...] = ()) -> None:
+        self.node = Node(name, namespace="/bms", context=context)
+        for topic in KINDS[kind].inputs:
+            self.node.create_subscription(message_class(topic.type_name), topic.name,
+                                          lambda msg, t=topic.name: self.on_input(t, msg), topic.qos)
+        for out in KINDS[kind].outputs:
+            if out.min_hz is None:
+                continue
+            msg = message_class(out.topic.type_name)()
+            if isinstance(msg, PackState):
+                msg.module_status = [PackState.MODULE_OK] * PACK.modules
+            if isinstance(msg, SafetyStatus):
+                msg.level, msg.contactors_allowed = SafetyStatus.LEVEL_OK, True
+                msg.charge_derating = msg.discharge_derating = 1.0
+            pub = self.node.create_publisher(type(msg), out.topic.name, out.topic.qos)
+            self.node.create_timer(1.0 / self.HZ.get(out.topic.name, 10.0),
+                                   lambda msg=msg, pub=pub: self.publish(msg, pub))
+        self.reported = reported
+
+    def on_input(self, topic: str, msg: Any) -> None:
+        if topic in self.reported:
+            self.node.get_logger().warning(f"{topic} from {msg.header.frame_id!r}: dropped")
+
+    def publish(self, msg: Any, pub: Any) -> None:
+        if hasattr(msg, "header"):
+            msg.header.stamp = self.node.get_clock().now().to_msg()
+        pub.publish(msg)
+
+
 def in_domain(make: Callable[[RosContext], list[Node]], check: Callable[[Probe], Any]) -> Any:
     domain, lock = lock_domain_id(150, 199)
     context = RosContext()
@@ -151,10 +192,10 @@ def watch_guis(probe: Probe) -> dict[str, Report]:
     return reports
 
 
-def feeding(name: str) -> Callable[[Probe], Report]:
+def feeding(name: str, kind_name: str = "estimator") -> Callable[[Probe], Report]:
     def feed(probe: Probe) -> Report:
-        kind = KINDS["estimator"]
-        report = Report(name, "estimator")
+        kind = KINDS[kind_name]
+        report = Report(name, kind_name)
         watch = Watch(probe, kind)
         logs = malformed.LogWatch(probe)
         malformed.exercise(report, probe, watch, logs, kind, name, CTX, lambda: True)
@@ -168,7 +209,11 @@ def test_the_kit_fails_a_gui_in_the_safety_path_and_one_reading_latched_topics_v
         key, in_domain(make, check))) for key, make, check in (
         ("guis", lambda c: good_gui(c) + bad_gui(c), watch_guis),
         ("silent", lambda c: [FakeEstimator(c, stops=False).node], feeding("/bms/silent_estimator")),
-        ("stops", lambda c: [FakeEstimator(c, stops=True).node], feeding("/bms/stopping_estimator")))]
+        ("stops", lambda c: [FakeEstimator(c, stops=True).node], feeding("/bms/stopping_estimator")),
+        ("master", lambda c: [FakeConsumer(c, "forgetful_master", "master", ("cell_states", "power_limits")).node],
+         feeding("/bms/forgetful_master", "master")),
+        ("safety", lambda c: [FakeConsumer(c, "faultless_supervisor", "safety").node],
+         feeding("/bms/faultless_supervisor", "safety")))]
     for run in runs:
         run.start()
     for run in runs:
@@ -182,3 +227,10 @@ def test_the_kit_fails_a_gui_in_the_safety_path_and_one_reading_latched_topics_v
     silent, stops = results["silent"].results["EST-05"], results["stops"].results["EST-05"]
     assert silent.status == FAIL and "no log line" in silent.detail and "cell_measurements" in silent.detail, silent
     assert stops.status == FAIL and "no output" in stops.detail, stops
+    master = results["master"].results["MST-07"]
+    assert master.status == FAIL and "no log line" in master.detail, master
+    assert "pack_measurement" in master.detail and "cell_measurements" in master.detail, master
+    assert "cell_states" not in master.detail and "power_limits" not in master.detail, master
+    safety = results["safety"].results["SUP-07"]
+    assert safety.status == FAIL and "faults never raised" in safety.detail, safety
+    assert all(code in safety.detail for code in malformed.SUPERVISOR_CODES), safety
