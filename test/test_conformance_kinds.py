@@ -1,9 +1,10 @@
 """The violating cases of the kit's checks for the bridge and GUI kinds (BRG-01, GUI-01, GEN-06 on
-every topic they read, helper nodes included) and of the malformed-input checks for the pack
-data's consumers (EST-05; MST-07: a master that reports only some of its inputs; SUP-07: a
-supervisor that raises none of the PLAUS_* codes). Fake nodes in this process, each set in
-a ROS domain of its own, watched at once; the conforming cases are the project's nodes in
-test/test_conformance.py."""
+every topic they read, helper nodes included), of GEN-04 (a current sensor that also publishes
+safety_status), of the malformed-input checks for the pack data's consumers (EST-05; MST-07: a
+master that reports only some of its inputs; SUP-07: a supervisor that raises none of the PLAUS_*
+codes) and of the content checks of the kinds other than the slave. Fake nodes in this process,
+each set in a ROS domain of its own, watched at once; the conforming cases are the project's nodes
+in test/test_conformance.py (and a GUI by the book here)."""
 
 from __future__ import annotations
 
@@ -25,15 +26,27 @@ from bms_interfaces.msg import (
     CellStates,
     CommandAudit,
     ComponentInfo,
+    ContactorState,
+    CurrentLimits,
     FaultLog,
     PackMeasurement,
     PackState,
     PowerLimits,
     SafetyStatus,
 )
-from bms_interfaces.srv import ResetFaults
+from bms_interfaces.srv import RequestState, ResetFaults
 from bms_tools.conformance import malformed
-from bms_tools.conformance.kinds import KINDS, Context
+from bms_tools.conformance.kinds import (
+    KINDS,
+    Context,
+    check_cell_states,
+    check_contactor_state,
+    check_current_limits,
+    check_pack_measurement,
+    check_pack_state,
+    check_power_limits,
+    check_safety_status,
+)
 from bms_tools.conformance.passive import Watch, run_passive
 from bms_tools.conformance.probe import Probe
 from bms_tools.conformance.report import FAIL, PASS, Report
@@ -61,6 +74,24 @@ def good_gui(context: RosContext) -> list[Node]:
     intake.create_subscription(FaultLog, topics.FAULT_LOG.name, lambda _: None, topics.LATCHED)
     intake.create_subscription(CellMeasurements, topics.CELL_MEASUREMENTS.name, lambda _: None, topics.PER_MODULE)
     return [gui, intake]
+
+
+def bad_bridge(context: RosContext) -> list[Node]:
+    """Publishes the master's pack_state and offers its request_state."""
+    bridge = Node("bad_bridge", namespace="/bms", context=context)
+    announce(bridge, ComponentInfo.KIND_BRIDGE)
+    bridge.create_publisher(PackState, topics.PACK_STATE.name, topics.PACK_STATE.qos)
+    bridge.create_service(RequestState, topics.REQUEST_STATE, lambda _, response: response)
+    return [bridge]
+
+
+def greedy_sensor(context: RosContext) -> list[Node]:
+    """A current sensor that also publishes the supervisor's safety_status (GEN-04)."""
+    sensor = Node("current_sensor", namespace="/bms", context=context)
+    announce(sensor, ComponentInfo.KIND_CURRENT_SENSOR)
+    sensor.create_publisher(PackMeasurement, topics.PACK_MEASUREMENT.name, topics.PACK_MEASUREMENT.qos)
+    sensor.create_publisher(SafetyStatus, topics.SAFETY_STATUS.name, topics.SAFETY_STATUS.qos)
+    return [sensor]
 
 
 def bad_gui(context: RosContext) -> list[Node]:
@@ -189,6 +220,10 @@ def watch_guis(probe: Probe) -> dict[str, Report]:
     reports = {name: Report(f"/bms/{name}", "gui") for name in ("good_gui", "bad_gui")}
     for name, report in reports.items():
         run_passive(probe, report, kind, f"/bms/{name}", CTX, watch, 1.0, discovery_timeout_s=30.0)
+    for name, kind_name in (("bad_bridge", "bridge"), ("current_sensor", "current_sensor")):
+        reports[name] = Report(f"/bms/{name}", kind_name)
+        run_passive(probe, reports[name], KINDS[kind_name], f"/bms/{name}", CTX, Watch(probe, KINDS[kind_name]),
+                    0.5, discovery_timeout_s=30.0)
     return reports
 
 
@@ -203,11 +238,11 @@ def feeding(name: str, kind_name: str = "estimator") -> Callable[[Probe], Report
     return feed
 
 
-def test_the_kit_fails_a_gui_in_the_safety_path_and_one_reading_latched_topics_volatile():
+def test_the_kit_fails_each_fake_node_on_its_violation():
     results: dict[str, Any] = {}
     runs = [threading.Thread(target=lambda key=key, make=make, check=check: results.__setitem__(
         key, in_domain(make, check))) for key, make, check in (
-        ("guis", lambda c: good_gui(c) + bad_gui(c), watch_guis),
+        ("guis", lambda c: good_gui(c) + bad_gui(c) + bad_bridge(c) + greedy_sensor(c), watch_guis),
         ("silent", lambda c: [FakeEstimator(c, stops=False).node], feeding("/bms/silent_estimator")),
         ("stops", lambda c: [FakeEstimator(c, stops=True).node], feeding("/bms/stopping_estimator")),
         ("master", lambda c: [FakeConsumer(c, "forgetful_master", "master", ("cell_states", "power_limits")).node],
@@ -224,6 +259,11 @@ def test_the_kit_fails_a_gui_in_the_safety_path_and_one_reading_latched_topics_v
     assert bad.results["GUI-01"].status == FAIL, bad.text()
     assert "/bms/safety_status" in bad.results["GUI-01"].detail and "/bms/reset_faults" in bad.results["GUI-01"].detail
     assert bad.results["GEN-06"].status == FAIL, bad.text()
+    bridge = results["guis"]["bad_bridge"].results["BRG-01"]
+    assert bridge.status == FAIL and "/bms/pack_state" in bridge.detail and "/bms/request_state" in bridge.detail, \
+        bridge
+    greedy = results["guis"]["current_sensor"].results["GEN-04"]
+    assert greedy.status == FAIL and "/bms/safety_status" in greedy.detail, greedy
     silent, stops = results["silent"].results["EST-05"], results["stops"].results["EST-05"]
     assert silent.status == FAIL and "no log line" in silent.detail and "cell_measurements" in silent.detail, silent
     assert stops.status == FAIL and "no output" in stops.detail, stops
@@ -234,3 +274,42 @@ def test_the_kit_fails_a_gui_in_the_safety_path_and_one_reading_latched_topics_v
     safety = results["safety"].results["SUP-07"]
     assert safety.status == FAIL and "faults never raised" in safety.detail, safety
     assert all(code in safety.detail for code in malformed.SUPERVISOR_CODES), safety
+
+
+def test_the_content_checks_of_the_other_kinds_pass_valid_messages_and_name_the_requirement_of_a_bad_one():
+    """The passive content requirements that the project's nodes pass in test/test_conformance.py
+    (CUR-01, MST-01, MST-02, CON-01, EST-01, EST-02, SUP-01), each on a message that violates it;
+    the slave's are in src/bms_tools/test/test_conformance_passive.py."""
+    n = PACK.cell_count
+    good_pack = PackMeasurement(current_a=-10.0, pack_voltage_v=3.7 * n, dc_link_voltage_v=3.7 * n,
+                                insulation_resistance_ohm=1e6, hvil_closed=True)
+    good_status = SafetyStatus(level=SafetyStatus.LEVEL_OK, contactors_allowed=True, charge_derating=1.0,
+                               discharge_derating=1.0)
+    good_states = CellStates(module_count=PACK.modules, cells_per_module=PACK.cells_per_module, soc=[0.5] * n,
+                             soc_std=[0.01] * n, capacity_ah=[50.0] * n, capacity_std_ah=[1.0] * n, soh=[1.0] * n,
+                             internal_resistance_ohm=[0.001] * n, pack_soc=0.5, pack_soh=1.0)
+    good_limits = PowerLimits(horizons_s=[2.0, 10.0, 30.0], max_charge_current_a=[10.0] * 3,
+                              max_discharge_current_a=[10.0] * 3, max_charge_power_w=[1e3] * 3,
+                              max_discharge_power_w=[1e3] * 3)
+    percent = CellStates(**{f: getattr(good_states, f) for f in ("module_count", "cells_per_module", "soc_std",
+                                                                 "capacity_ah", "capacity_std_ah", "soh",
+                                                                 "internal_resistance_ohm", "pack_soh")},
+                         soc=[50.0] * n, pack_soc=50.0)
+    cases = [  # (check, conforming, violating, number, words of the detail)
+        (check_pack_measurement, good_pack, PackMeasurement(current_a=float("nan")), "CUR-01", "current_a"),
+        (check_pack_state, PackState(module_status=[PackState.MODULE_OK] * PACK.modules),
+         PackState(operating_state=99, module_status=[PackState.MODULE_OK] * PACK.modules), "MST-01", "99"),
+        (check_current_limits, CurrentLimits(max_charge_current_a=5.0, max_discharge_current_a=5.0),
+         CurrentLimits(max_charge_current_a=-5.0, max_discharge_current_a=5.0), "MST-02", "-5.0"),
+        (check_contactor_state, ContactorState(), ContactorState(opened_by_safety=True), "CON-01", "open_reason"),
+        (check_cell_states, good_states, percent, "EST-01", "percent"),
+        (check_power_limits, good_limits,
+         PowerLimits(horizons_s=[2.0, 10.0, 30.0], max_charge_current_a=[float("nan")] * 3,
+                     max_discharge_current_a=[1.0] * 3, max_charge_power_w=[1.0] * 3,
+                     max_discharge_power_w=[1.0] * 3), "EST-02", "finite"),
+        (check_safety_status, good_status, SafetyStatus(level=250), "SUP-01", "250"),
+    ]
+    for check, conforming, violating, number, words in cases:
+        assert check(conforming, CTX) == [], (number, check(conforming, CTX))
+        problems = dict(check(violating, CTX))
+        assert number in problems and words in problems[number], (number, problems)
