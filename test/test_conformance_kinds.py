@@ -1,6 +1,7 @@
 """The violating cases of the kit's checks for the bridge and GUI kinds (BRG-01, GUI-01, GEN-06 on
 every topic they read, helper nodes included), of GEN-04 (a current sensor that also publishes
-safety_status), of the malformed-input checks for the pack data's consumers (EST-05; MST-07: a
+safety_status), GEN-01 (a GUI outside /bms), MST-03 and SUP-03 (no service), SUP-02 (a sequence
+that stays), of the malformed-input checks for the pack data's consumers (EST-05; MST-07: a
 master that reports only some of its inputs; SUP-07: a supervisor that raises none of the PLAUS_*
 codes) and of the content checks of the kinds other than the slave. Fake nodes in this process,
 each set in a ROS domain of its own, watched at once; the conforming cases are the project's nodes
@@ -56,11 +57,11 @@ PACK = load_pack_config("demo")
 CTX = Context(PACK, physical_ranges(PACK))
 
 
-def announce(node: Node, kind: str) -> None:
+def announce(node: Node, kind: str, topic: str = topics.COMPONENTS.name) -> None:
     info = ComponentInfo(node_name=node.get_fully_qualified_name(), kind=kind, vendor="test", implementation="fake",
                          version="1.0.0", interface_version=ComponentInfo.INTERFACE_VERSION, host="here")
     info.header.frame_id = node.get_name()
-    node.create_publisher(ComponentInfo, topics.COMPONENTS.name, topics.LATCHED).publish(info)
+    node.create_publisher(ComponentInfo, topic, topics.LATCHED).publish(info)
 
 
 def good_gui(context: RosContext) -> list[Node]:
@@ -156,8 +157,11 @@ class FakeConsumer:
 
     HZ = {topics.SAFETY_STATUS.name: 20.0, topics.DIAGNOSTICS.name: 1.0}
 
-    def __init__(self, context: RosContext, name: str, kind: str, reported: tuple[str, ...] = ()) -> None:
+    def __init__(self, context: RosContext, name: str, kind: str, reported: tuple[str, ...] = (),
+                 stuck: bool = False) -> None:
         self.node = Node(name, namespace="/bms", context=context)
+        self.stuck = stuck  # the sequence stays (SUP-02)
+        announce(self.node, kind)
         for topic in KINDS[kind].inputs:
             self.node.create_subscription(message_class(topic.type_name), topic.name,
                                           lambda msg, t=topic.name: self.on_input(t, msg), topic.qos)
@@ -183,6 +187,8 @@ class FakeConsumer:
         if hasattr(msg, "header"):
             msg.header.stamp = self.node.get_clock().now().to_msg()
         pub.publish(msg)
+        if hasattr(msg, "sequence") and not self.stuck:
+            msg.sequence += 1
 
 
 def in_domain(make: Callable[[RosContext], list[Node]], check: Callable[[Probe], Any]) -> Any:
@@ -227,6 +233,24 @@ def watch_guis(probe: Probe) -> dict[str, Report]:
     return reports
 
 
+def stray_gui(context: RosContext) -> list[Node]:
+    """A GUI by the book but outside /bms (GEN-01)."""
+    gui = Node("stray_gui", namespace="/", context=context)
+    announce(gui, ComponentInfo.KIND_GUI, topics.COMPONENTS.absolute)
+    return [gui]
+
+
+def watch_fakes(probe: Probe) -> dict[str, Report]:
+    """A master without request_state (MST-03), a supervisor whose sequence stays (SUP-02) and a
+    GUI outside /bms (GEN-01)."""
+    reports = {}
+    for fqn, kind_name in (("/bms/master", "master"), ("/bms/safety_supervisor", "safety"), ("/stray_gui", "gui")):
+        kind = KINDS[kind_name]
+        reports[kind_name] = Report(fqn, kind_name)
+        run_passive(probe, reports[kind_name], kind, fqn, CTX, Watch(probe, kind), 0.5, discovery_timeout_s=30.0)
+    return reports
+
+
 def feeding(name: str, kind_name: str = "estimator") -> Callable[[Probe], Report]:
     def feed(probe: Probe) -> Report:
         kind = KINDS[kind_name]
@@ -248,7 +272,10 @@ def test_the_kit_fails_each_fake_node_on_its_violation():
         ("master", lambda c: [FakeConsumer(c, "forgetful_master", "master", ("cell_states", "power_limits")).node],
          feeding("/bms/forgetful_master", "master")),
         ("safety", lambda c: [FakeConsumer(c, "faultless_supervisor", "safety").node],
-         feeding("/bms/faultless_supervisor", "safety")))]
+         feeding("/bms/faultless_supervisor", "safety")),
+        ("fakes", lambda c: [FakeConsumer(c, "master", "master").node,
+                             FakeConsumer(c, "safety_supervisor", "safety", stuck=True).node] + stray_gui(c),
+         watch_fakes))]
     for run in runs:
         run.start()
     for run in runs:
@@ -274,6 +301,14 @@ def test_the_kit_fails_each_fake_node_on_its_violation():
     safety = results["safety"].results["SUP-07"]
     assert safety.status == FAIL and "faults never raised" in safety.detail, safety
     assert all(code in safety.detail for code in malformed.SUPERVISOR_CODES), safety
+    fakes = results["fakes"]
+    assert fakes["master"].results["MST-03"].status == FAIL, fakes["master"].text()
+    assert "/bms/request_state" in fakes["master"].results["MST-03"].detail, fakes["master"].text()
+    stuck = fakes["safety"].results["SUP-02"]
+    assert stuck.status == FAIL and "sequence steps other than +1" in stuck.detail, fakes["safety"].text()
+    assert fakes["safety"].results["SUP-03"].status == FAIL, fakes["safety"].text()
+    assert fakes["gui"].results["GEN-01"].status == FAIL and "namespace" in fakes["gui"].results["GEN-01"].detail, \
+        fakes["gui"].text()
 
 
 def test_the_content_checks_of_the_other_kinds_pass_valid_messages_and_name_the_requirement_of_a_bad_one():
