@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import warnings
 from pathlib import Path
 
@@ -10,6 +11,11 @@ import pytest
 from bms_common.testing import NodeProcess, RosHarness, isolate_dds, stop_all
 
 DOMAIN_ID = isolate_dds()
+# A suite started from a background job of a non-interactive shell inherits SIGINT ignored, and
+# so would every node it starts: the SIGINT that ends a node in order would do nothing and the
+# tests of orderly shutdown would fail for the shell's sake. Nodes start with SIGINT as usual.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 ROOT = Path(__file__).resolve().parent
 
 

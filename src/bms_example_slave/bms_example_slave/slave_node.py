@@ -211,10 +211,13 @@ def _raise_interrupt(*_: object) -> None:
 
 
 def main(args: list[str] | None = None) -> int:
-    # Python's own SIGINT handling (KeyboardInterrupt) and the same for SIGTERM: rclpy's handler
-    # would shut the context down before the bleed switches are opened on the way out.
+    # KeyboardInterrupt on SIGINT and SIGTERM, set here: rclpy's handler would shut the context
+    # down before the bleed switches are opened on the way out, and Python's own SIGINT handling
+    # is absent when the node is started with SIGINT ignored (from a background job of a
+    # non-interactive shell): it would then never end on SIGINT.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_interrupt)
     try:
         module_id, defect = read_setup(args)
     except ValueError as error:
