@@ -121,11 +121,13 @@ class MasterNode(BmsLifecycleNode):
         sub = self.create_subscription
         self.cells_sub = sub(CellMeasurements, topics.CELL_MEASUREMENTS.name, self.on_cells,
                              topics.CELL_MEASUREMENTS.qos)
-        sub(PackMeasurement, topics.PACK_MEASUREMENT.name, self.on_pack, topics.RELIABLE)
-        sub(SafetyStatus, topics.SAFETY_STATUS.name, self.on_safety, topics.LATCHED)
-        sub(ContactorState, topics.CONTACTOR_STATE.name, self.on_contactors, topics.LATCHED)
-        sub(CellStates, topics.CELL_STATES.name, self.on_cell_states, topics.RELIABLE)
-        sub(PowerLimits, topics.POWER_LIMITS.name, self.on_power_limits, topics.RELIABLE)
+        # Every input is taken at the start of each step (tick), as the cells are.
+        self.inputs = [self.cells_sub,
+                       sub(PackMeasurement, topics.PACK_MEASUREMENT.name, self.on_pack, topics.RELIABLE),
+                       sub(SafetyStatus, topics.SAFETY_STATUS.name, self.on_safety, topics.LATCHED),
+                       sub(ContactorState, topics.CONTACTOR_STATE.name, self.on_contactors, topics.LATCHED),
+                       sub(CellStates, topics.CELL_STATES.name, self.on_cell_states, topics.RELIABLE),
+                       sub(PowerLimits, topics.POWER_LIMITS.name, self.on_power_limits, topics.RELIABLE)]
         self.create_service(RequestState, topics.REQUEST_STATE, self.on_request)
         return TransitionCallbackReturn.SUCCESS
 
@@ -226,9 +228,12 @@ class MasterNode(BmsLifecycleNode):
     # -- outputs ------------------------------------------------------------------------------
     def tick(self) -> None:
         self.watchdog.ticked()
-        # Samples already received count now: rclpy takes one message per subscription per wait,
-        # so a backlog of a pack's samples would otherwise be judged later and later.
-        take_pending(self.cells_sub, self.on_cells)
+        # What has been received counts now: rclpy takes one message per subscription per wait,
+        # after due timers, so a backlog of a pack's samples would otherwise be judged later and
+        # later, and a master starved of CPU for seconds (a loaded machine) woke to a step that
+        # judged the safety status silent while the supervisor's newer ones waited in its queue.
+        for subscription in self.inputs:
+            take_pending(subscription, subscription.callback)
         now_s = self.now_s()
         stamp = self.get_clock().now().to_msg()
         # A status that is fresh on the wall clock is not silent, however much a faster-than-
