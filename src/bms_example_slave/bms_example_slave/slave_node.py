@@ -206,18 +206,16 @@ def read_setup(args: list[str] | None) -> tuple[int, str]:
     return module_id, defect
 
 
-def _raise_interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(args: list[str] | None = None) -> int:
-    # KeyboardInterrupt on SIGINT and SIGTERM, set here: rclpy's handler would shut the context
-    # down before the bleed switches are opened on the way out, and Python's own SIGINT handling
-    # is absent when the node is started with SIGINT ignored (from a background job of a
-    # non-interactive shell): it would then never end on SIGINT.
+    # SIGINT and SIGTERM only set a flag that the spin loop checks: rclpy's handler would shut
+    # the context down before the bleed switches are opened on the way out; an exception raised
+    # from a handler may land inside rclpy's C code, which turns it into a RuntimeError (a loaded
+    # CI run saw one); and Python's own SIGINT handling is absent when the node is started with
+    # SIGINT ignored (from a background job of a non-interactive shell).
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stopping = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _raise_interrupt)
+        signal.signal(signum, lambda *_: stopping.append(True))
     try:
         module_id, defect = read_setup(args)
     except ValueError as error:
@@ -231,11 +229,11 @@ def main(args: list[str] | None = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        # Short waits: on simulated time with /clock gone no timer wakes the executor, and Python
-        # handles a signal only between waits.
-        while rclpy.ok():
+        # Short waits: on simulated time with /clock gone no timer wakes the executor, and the
+        # flag is checked between waits.
+        while rclpy.ok() and not stopping:
             executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
     finally:
         node.open_switches()
