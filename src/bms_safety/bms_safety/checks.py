@@ -44,6 +44,9 @@ class DebouncedCheck:
         self.latching = (self.levels == Level.FAULT)[:, None]
         shape = (len(levels), slots)
         self.pending_since_s = np.full(shape, np.nan)
+        # With ``wall_s`` given to step: when each pending level began on the wall clock; it is
+        # then raised only once its debounce has passed on both clocks.
+        self.pending_since_wall_s = np.full(shape, np.nan)
         self.active = np.zeros(shape, dtype=bool)
         self.since_s = np.full(shape, np.nan)
         self.cause_gone = np.ones(shape, dtype=bool)
@@ -55,8 +58,10 @@ class DebouncedCheck:
         self.none_raised.flags.writeable = False
 
     def step(self, now_s: float, values: np.ndarray, raise_mask: np.ndarray, clear_mask: np.ndarray,
-             cause_gone: np.ndarray | None = None) -> np.ndarray:
-        """Advance to ``now_s``; masks are (levels, slots) or broadcastable. Returns newly raised."""
+             cause_gone: np.ndarray | None = None, wall_s: float | None = None) -> np.ndarray:
+        """Advance to ``now_s``; masks are (levels, slots) or broadcastable. Returns newly raised.
+        ``wall_s`` (monotonic): the debounce must also pass on the wall clock, so that in a
+        sped-up simulation a process's lag cannot raise what the hardware would not."""
         values_now = np.empty(self.slots)
         values_now[...] = values  # broadcasts and converts as np.broadcast_to(...).astype did
         self.values = values_now
@@ -68,13 +73,19 @@ class DebouncedCheck:
         raise_mask = np.broadcast_to(raise_mask, self.active.shape)
         clear_mask = np.broadcast_to(clear_mask, self.active.shape)
         waiting = raise_mask & ~self.active
-        self.pending_since_s[waiting & np.isnan(self.pending_since_s)] = now_s
+        starting = waiting & np.isnan(self.pending_since_s)
+        self.pending_since_s[starting] = now_s
         self.pending_since_s[~waiting] = np.nan
         newly = waiting & (now_s - self.pending_since_s >= self.debounce_s)
+        if wall_s is not None:
+            self.pending_since_wall_s[starting] = wall_s
+            self.pending_since_wall_s[~waiting] = np.nan
+            newly &= ~(wall_s - self.pending_since_wall_s < self.debounce_s)
         if newly.any():
             self.active |= newly
             self.since_s[newly] = now_s
             self.pending_since_s[newly] = np.nan
+            self.pending_since_wall_s[newly] = np.nan
         self.active &= ~(clear_mask & ~self.latching)
         self._pending = not np.isnan(self.pending_since_s).all()
         self._active = bool(self.active.any())

@@ -47,6 +47,7 @@ class SafetyEvaluator:
         # Freshness of inputs never received counts from here (the first evaluate if not given).
         self.start_s = start_s
         self._last_commanded: tuple[bool, ...] = ()
+        self._wall_s: float | None = None  # evaluate()'s wall clock, for the contactor check
         self._fresh = np.zeros(modules, dtype=bool)  # modules whose data counts at this evaluation
         slot_counts = {"cell": modules * cells_per_module, "sensor": modules * sensors_per_module,
                        "module": modules, "pack": 1}
@@ -116,7 +117,10 @@ class SafetyEvaluator:
         self.store.update_estimator(stamp_s, received_s)
 
     # --- evaluation ---------------------------------------------------------------------------
-    def evaluate(self, now_s: float) -> EvaluationResult:
+    def evaluate(self, now_s: float, wall_s: float | None = None) -> EvaluationResult:
+        """``wall_s`` (monotonic, from a node): the contactor mismatch debounce must also pass on
+        the wall clock (a feedback round trip that a loaded machine slows down is not a weld)."""
+        self._wall_s = wall_s
         if self.start_s is None:
             self.start_s = now_s
         self.store.clock_s = now_s
@@ -214,8 +218,10 @@ class SafetyEvaluator:
             # The contactor node's own mismatch flag counts while no command is settling.
             settled = settled or (c.mismatch and not fresh_command)
         # A restart is not "the cause is gone": a latched mismatch cannot be reset in that tick.
-        self._event(now_s, "CONTACTOR_MISMATCH", settled, float(c.mismatch), newly,
-                    known=not (fresh_command and c.mismatch))
+        known = not (fresh_command and c.mismatch)
+        cleared = ~np.asarray(settled) & known
+        newly["CONTACTOR_MISMATCH"] = self.checks["CONTACTOR_MISMATCH"].step(
+            now_s, np.asarray(float(c.mismatch)), settled, cleared, wall_s=self._wall_s)
 
     def _cell_checks(self, now_s: float, newly: dict[str, np.ndarray]) -> None:
         st, p = self.store, self.limits.plausibility

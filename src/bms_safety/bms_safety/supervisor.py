@@ -57,8 +57,8 @@ class SafetySupervisor:
                 self.notes.append(f"dropped persisted latch {record.code} module {record.module_id} cell "
                                   f"{record.cell}: it does not exist in this pack configuration")
 
-    def evaluate(self, now_s: float) -> EvaluationResult:
-        result = self.evaluator.evaluate(now_s)
+    def evaluate(self, now_s: float, wall_s: float | None = None) -> EvaluationResult:
+        result = self.evaluator.evaluate(now_s, wall_s)
         for fault in result.raised:
             self.state.record(fault, now_s, self.evaluator.snapshot(fault.module_id))
             self._dirty = True

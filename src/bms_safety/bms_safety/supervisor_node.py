@@ -215,7 +215,7 @@ class SupervisorNode(BmsLifecycleNode):
             now_s, wall_s - self.module_wall_s <= timeouts.module_stale_s,
             wall_s - self.pack_wall_s <= timeouts.current_sensor_stale_s,
             wall_s - self.estimator_wall_s <= timeouts.estimator_loss_s)
-        result = self.supervisor.evaluate(now_s)
+        result = self.supervisor.evaluate(now_s, wall_s)
         for fault in result.raised:
             text = (f"{fault.code} level {int(fault.level)} module {fault.module_id} cell {fault.cell}: "
                     f"{fault.description}")

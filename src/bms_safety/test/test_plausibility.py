@@ -117,6 +117,16 @@ def test_welded_contactor_feedback_mismatch(harness):
     assert levels(harness.run(0.4))[("CONTACTOR_MISMATCH", -1, -1)] == Level.FAULT
 
 
+def test_a_mismatch_in_a_sped_up_simulation_must_last_its_debounce_on_the_wall_clock_too(harness):
+    # At 10x a feedback round trip that a loaded machine slows to 0.1 s of wall time is 1 s of
+    # simulated time: not a weld. The debounce (0.5 s) must pass on both clocks.
+    wall = {"s": 100.0}
+    harness.evaluate = lambda t: harness.ev.evaluate(t, wall["s"] + t / 10.0)
+    harness.ev.update_contactors(harness.t, commanded=[False, False, False], closed=[True, False, False])
+    assert ("CONTACTOR_MISMATCH", -1, -1) not in levels(harness.run(4.0))  # 0.4 s of wall time
+    assert levels(harness.run(1.5))[("CONTACTOR_MISMATCH", -1, -1)] == Level.FAULT  # 0.55 s
+
+
 def test_feedback_gets_a_fresh_debounce_for_each_new_command(harness):
     # DRIVE -> STANDBY -> PRECHARGE in quick succession (the soak's switch to CHARGE at 16x):
     # the coils lag each command by 0.3 s, so the feedback disagrees for 0.6 s in a row, but it
