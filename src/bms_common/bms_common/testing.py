@@ -203,6 +203,7 @@ class RosHarness:
         self.executor.add_node(self.node)
         self.lock = threading.Lock()
         self.received: dict[str, list] = {}
+        self._clients: dict[tuple[type, str], Any] = {}
         self._running = True
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
@@ -226,13 +227,34 @@ class RosHarness:
         with self.lock:
             return list(self.received.get(topic, []))
 
-    def call(self, srv_type: type, name: str, request: Any, timeout_s: float = 10.0) -> Any:
-        client = self.node.create_client(srv_type, name)
+    def call(self, srv_type: type, name: str, request: Any, timeout_s: float = 20.0,
+             resend_s: float = 3.0) -> Any:
+        """Call a service and return the first answer. One client per service is kept, and a
+        request that got no answer within ``resend_s`` is sent again (every request of the
+        contract may be repeated: asking for the state it is in, injecting a fault again or
+        resetting twice changes nothing). Under load an answer can be lost to DDS discovery: the
+        request side of a new client matches the server before its answer side does."""
+        key = (srv_type, name)
+        with self.lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = self.node.create_client(srv_type, name)
         wait_for(client.service_is_ready, timeout_s, f"service {name}")
-        future = client.call_async(request)
-        wait_for(future.done, timeout_s, f"answer from {name}")
-        self.node.destroy_client(client)
-        return future.result()
+        deadline = time.monotonic() + timeout_s
+        futures = [client.call_async(request)]
+        sent_at = time.monotonic()
+        while True:
+            done = next((f for f in futures if f.done()), None)
+            if done is not None:
+                return done.result()
+            now = time.monotonic()
+            if now >= deadline:
+                raise AssertionError(f"timed out after {timeout_s:g} s waiting for an answer from {name} "
+                                   f"({len(futures)} request(s) sent)")
+            if now - sent_at >= resend_s:
+                futures.append(client.call_async(request))
+                sent_at = now
+            time.sleep(0.02)
 
     def close(self) -> None:
         self._running = False
