@@ -21,6 +21,13 @@ class ContactorBackend(ABC):
     def read(self) -> ContactorSet | None:
         """Auxiliary-contact feedback; None when not (yet) available."""
 
+    def not_yet_applied(self) -> ContactorSet | None:
+        """Contactors whose last written coil state the hardware has not applied yet, for a
+        backend whose write reaches the coils later (the simulated plant, over DDS). Their
+        feedback is not compared with the coil until then. None (the default): a write takes
+        effect at once, as a board's coil driver does."""
+        return None
+
     @property
     @abstractmethod
     def hardware_id(self) -> str:

@@ -77,7 +77,8 @@ class ContactorLogic:
         self._safety_time_s = now_s
 
     def step(self, now_s: float, feedback: ContactorSet | None,
-             delivery_grace: bool = False, wall_s: float | None = None, silent: bool = False) -> ContactorLogicOutput:
+             delivery_grace: bool = False, wall_s: float | None = None, silent: bool = False,
+             not_yet_applied: ContactorSet | None = None) -> ContactorLogicOutput:
         """Coil outputs at now_s; feedback is the auxiliary contacts (None when not available).
 
         ``delivery_grace``: the status is old on the node's clock but not on the wall clock. A
@@ -87,6 +88,8 @@ class ContactorLogic:
         the debounce time before it counts as a mismatch, for the same reason.
         ``silent``: the status has not arrived for so long on the wall clock that it counts as
         old whatever now_s says (a node's simulated clock stands still when /clock is cut off too).
+        ``not_yet_applied``: contactors whose coil the hardware has not applied yet (the backend's
+        ``not_yet_applied()``); their feedback is not compared with the coil until it has.
         """
         fresh = (now_s - self._safety_time_s <= self.config.safety_timeout_s or delivery_grace) and not silent
         self._blocked &= self._command
@@ -102,7 +105,7 @@ class ContactorLogic:
             self._coils = self._command & (self._coils | may_close)
             held = self._blocked.any() or closing_refused.any()
             reason = OpenReason.NOT_ALLOWED if held else OpenReason.NONE
-        mismatched = self._supervise(now_s, feedback, now_s if wall_s is None else wall_s)
+        mismatched = self._supervise(now_s, feedback, now_s if wall_s is None else wall_s, not_yet_applied)
         return ContactorLogicOutput(
             coils=_set(self._coils),
             open_reason=reason,
@@ -111,12 +114,15 @@ class ContactorLogic:
             mismatched=_set(mismatched),
         )
 
-    def _supervise(self, now_s: float, feedback: ContactorSet | None, wall_s: float) -> np.ndarray:
+    def _supervise(self, now_s: float, feedback: ContactorSet | None, wall_s: float,
+                   not_yet_applied: ContactorSet | None = None) -> np.ndarray:
         if feedback is None:
             self._mismatch_since_s[:] = math.nan
             self._mismatch_since_wall_s[:] = math.nan
             return np.zeros(3, dtype=bool)
         differs = _array(feedback) != self._coils
+        if not_yet_applied is not None:
+            differs &= ~_array(not_yet_applied)
         starting = differs & np.isnan(self._mismatch_since_s)
         self._mismatch_since_s[starting] = now_s
         self._mismatch_since_wall_s[starting] = wall_s

@@ -53,19 +53,33 @@ class SimulatedContactors(ContactorBackend):
     def __init__(self, node: BmsLifecycleNode) -> None:
         self._coils = node.create_publisher(ContactorCommand, topics.SIM_CONTACTOR_COILS, topics.RELIABLE)
         self._feedback: ContactorSet | None = None
+        # The coils written last and the coils the plant reports applying: a coil the plant has not
+        # applied yet (the command is still on its way, or the plant lags on a loaded machine) is no
+        # evidence of a welded contactor.
+        self._written: ContactorSet | None = None
+        self._applied: ContactorSet | None = None
         self._subscription = node.create_subscription(
             ContactorState, topics.SIM_CONTACTOR_FEEDBACK, self._on_feedback, topics.LATCHED)
 
     def _on_feedback(self, msg: ContactorState) -> None:
         self._feedback = ContactorSet(msg.main_plus_closed, msg.main_minus_closed, msg.precharge_closed)
+        self._applied = ContactorSet(msg.main_plus_commanded, msg.main_minus_commanded, msg.precharge_commanded)
 
     def write(self, coils: ContactorSet) -> None:
+        self._written = coils
         self._coils.publish(ContactorCommand(
             main_plus=coils.main_plus, main_minus=coils.main_minus, precharge=coils.precharge))
 
     def read(self) -> ContactorSet | None:
         take_pending(self._subscription, self._on_feedback)  # the newest feedback received counts
         return self._feedback
+
+    def not_yet_applied(self) -> ContactorSet | None:
+        take_pending(self._subscription, self._on_feedback)
+        if self._written is None or self._applied is None:
+            return None
+        w, a = self._written, self._applied
+        return ContactorSet(w.main_plus != a.main_plus, w.main_minus != a.main_minus, w.precharge != a.precharge)
 
     @property
     def hardware_id(self) -> str:
@@ -166,7 +180,8 @@ class ContactorNode(BmsLifecycleNode):
         silent_wall_s = wall_s - self.safety_wall_s
         grace = silent_wall_s <= self.config.safety_timeout_s
         output = self.logic.step(now_s, self.backend.read(), delivery_grace=grace, wall_s=wall_s,
-                                 silent=silent_wall_s > self.silence_wall_timeout_s)
+                                 silent=silent_wall_s > self.silence_wall_timeout_s,
+                                 not_yet_applied=self.backend.not_yet_applied())
         previous = self.last_output
         if previous is None or output.coils != previous.coils:
             self.backend.write(output.coils)

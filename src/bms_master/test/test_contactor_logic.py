@@ -132,3 +132,19 @@ def test_slow_but_normal_contactor_is_no_mismatch():
     assert not logic.step(0.05, ALL_OPEN).feedback_mismatch
     assert not logic.step(0.08, PRECHARGING).feedback_mismatch
     assert not logic.step(0.5, PRECHARGING).feedback_mismatch
+
+
+def test_feedback_counts_only_once_the_hardware_applied_the_coil():
+    # The simulated plant applies a coil when its command arrives over DDS; on a loaded machine
+    # simulated time can pass first. Until the plant reports the coil, its feedback is no weld.
+    logic = ContactorLogic(CFG)
+    logic.set_safety(SafetyLevel.OK, True, 0.0)
+    logic.set_command(PRECHARGING)
+    pending = PRECHARGING  # main- and precharge written, not applied yet
+    for now_s in (0.0, 0.1, 0.3, 0.6):
+        logic.set_safety(SafetyLevel.OK, True, now_s)
+        assert not logic.step(now_s, ALL_OPEN, not_yet_applied=pending).feedback_mismatch
+    # Applied at 0.6 s but the contacts stay open (welded open): a mismatch after the debounce.
+    assert not logic.step(0.65, ALL_OPEN, not_yet_applied=ALL_OPEN).feedback_mismatch
+    out = logic.step(0.8, ALL_OPEN, not_yet_applied=ALL_OPEN)
+    assert out.feedback_mismatch and out.mismatched == PRECHARGING

@@ -143,7 +143,7 @@ class PlantNode(Node):
         self._samples_every = round(self.sample_period_s / self.step_s)
         self._pack_sensor_every = max(1, round(self.pack_sensor_period_s / self.step_s))
         self._feedback_every = max(1, round(0.1 / self.step_s))
-        self._last_feedback: tuple[bool, bool, bool] | None = None
+        self._last_feedback: tuple[tuple[bool, ...], tuple[bool, ...]] | None = None
         self.started = False
         self.wait_for_nodes = bool(declare(self, "wait_for_nodes", True))
         # In a launch with a lifecycle manager: wait until it reports every managed node active,
@@ -383,10 +383,13 @@ class PlantNode(Node):
         hv = self.plant.hv
         fb = hv.feedback()
         closed = (fb.main_plus, fb.main_minus, fb.precharge)
-        if closed == self._last_feedback and self.steps % self._feedback_every:
-            return
-        self._last_feedback = closed
         coils = hv.commanded
+        # Published at once when the feedback or the coils applied change: the contactor node
+        # judges a disagreement only once the plant reports the coil it drives (docs/master.md).
+        now = (closed, (coils.main_plus, coils.main_minus, coils.precharge))
+        if now == self._last_feedback and self.steps % self._feedback_every:
+            return
+        self._last_feedback = now
         msg = ContactorState(
             main_plus_commanded=coils.main_plus, main_minus_commanded=coils.main_minus,
             precharge_commanded=coils.precharge, main_plus_closed=fb.main_plus,
