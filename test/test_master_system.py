@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 
 import pytest
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from bms_common import topics
 from bms_common.testing import RosHarness, params, start_node, wait_for
@@ -37,7 +38,11 @@ def system(tmp_path_factory):
     ros.procs, ros.tmp = procs, tmp
     try:
         ros.collect(PackState, topics.PACK_STATE.name, topics.RELIABLE)
-        ros.collect(ContactorState, topics.CONTACTOR_STATE.name, topics.LATCHED)
+        # Every state is kept, not only the newest (LATCHED keeps one): the tests read the order
+        # in which the contactors closed, and a harness starved for a moment must not lose it.
+        ros.collect(ContactorState, topics.CONTACTOR_STATE.name,
+                    QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                               durability=DurabilityPolicy.TRANSIENT_LOCAL))
         ros.collect(SafetyStatus, topics.SAFETY_STATUS.name, topics.LATCHED)
         ros.collect(CurrentLimits, topics.CURRENT_LIMITS.name, topics.RELIABLE)
         ros.collect(PackMeasurement, topics.SIM_PACK_TRUTH, topics.RELIABLE)
@@ -83,6 +88,9 @@ def test_precharge_then_drive_then_standby(system):
     request_drive(system)
     in_state(system, PackState.STATE_DRIVE)
     wait_for(lambda: abs(newest(system, topics.SIM_PACK_TRUTH).current_a) > 1.0, 30, "the load to draw current")
+    # The feedback of main+ reaches the test after the current it lets flow: wait for it.
+    wait_for(lambda: any(s.main_plus_closed for s in system.snapshot(topics.CONTACTOR_STATE.name)[start:]),
+             30, "main+ reported closed")
     states = system.snapshot(topics.CONTACTOR_STATE.name)[start:]
     first_plus = next(i for i, s in enumerate(states) if s.main_plus_closed)
     first_minus = next(i for i, s in enumerate(states) if s.main_minus_closed)

@@ -103,6 +103,8 @@ class ContactorNode(BmsLifecycleNode):
         self.safety_wall_s = -float("inf")
         self.last_output: ContactorLogicOutput | None = None
         self.last_publish_s = -float("inf")
+        self.last_publish_wall_s = -float("inf")
+        self.last_feedback: ContactorSet | None = None
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         points = {point.name: point for point in metadata.entry_points(group=BACKEND_GROUP)}
@@ -179,7 +181,8 @@ class ContactorNode(BmsLifecycleNode):
         wall_s = time.monotonic()
         silent_wall_s = wall_s - self.safety_wall_s
         grace = silent_wall_s <= self.config.safety_timeout_s
-        output = self.logic.step(now_s, self.backend.read(), delivery_grace=grace, wall_s=wall_s,
+        feedback = self.backend.read()
+        output = self.logic.step(now_s, feedback, delivery_grace=grace, wall_s=wall_s,
                                  silent=silent_wall_s > self.silence_wall_timeout_s,
                                  not_yet_applied=self.backend.not_yet_applied())
         previous = self.last_output
@@ -188,8 +191,16 @@ class ContactorNode(BmsLifecycleNode):
             if output.opened_by_safety and previous is not None:
                 self.get_logger().warning(f"contactors held open by the safety path: {output.open_reason.name}")
         self.last_output = output
-        if previous is None or output != previous or now_s - self.last_publish_s >= self.publish_period_s:
+        # Published at every change, the feedback's included (ContactorState carries it: a feedback
+        # that has followed its coil must not wait for the next period, or the supervisor judges
+        # the old one a weld), and every period on either clock (a node whose simulated clock
+        # stalls on a loaded machine still reports).
+        if previous is None or output != previous or feedback != self.last_feedback \
+                or now_s - self.last_publish_s >= self.publish_period_s \
+                or wall_s - self.last_publish_wall_s >= self.publish_period_s:
+            self.last_feedback = feedback
             self.publish(output, now_s)
+            self.last_publish_wall_s = wall_s
 
     def publish(self, output: ContactorLogicOutput, now_s: float) -> None:
         feedback = self.backend.read() or ContactorSet()
