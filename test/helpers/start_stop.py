@@ -70,11 +70,20 @@ def running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def written(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns
+
+
 def stop(launch: NodeProcess, state_dir: Path, all_at_once: bool, timeout_s: float = 30.0) -> Stopped:
     pids = process_ids(launch)
     stopped = Stopped()
     raised_before = len(RAISED.findall(launch.output()))
-    sent = time.time()
+    # What was written before the signal: a file written after it is another inode (state files
+    # are replaced atomically) or has another modification time. (Comparing with time.time()
+    # failed once: the kernel stamps files with a coarse clock, up to a tick behind, and the
+    # estimator saved within that tick.)
+    before = {path.name: written(path) for path in state_dir.iterdir()}
     targets = pids.values() if all_at_once else [launch.pid]
     for pid in targets:
         os.kill(pid, signal.SIGINT)
@@ -99,5 +108,6 @@ def stop(launch: NodeProcess, state_dir: Path, all_at_once: bool, timeout_s: flo
     assert problem is None, problem
     stopped.latched = [record.code for record in state.latched]
     stopped.raised_while_stopping = RAISED.findall(launch.output())[raised_before:]
-    stopped.persisted_after_stop = sorted(path.name for path in state_dir.iterdir() if path.stat().st_mtime >= sent)
+    stopped.persisted_after_stop = sorted(path.name for path in state_dir.iterdir()
+                                          if before.get(path.name) != written(path))
     return stopped
